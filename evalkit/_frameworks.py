@@ -1,0 +1,83 @@
+"""The one place where evalkit imports PyTorch and TensorFlow.
+
+With the torch and tensorflow builds evalkit supports, a process that imports ``tensorflow``
+before ``torch`` and then runs a torch model dies with a segmentation fault. Every evalkit
+module therefore imports the frameworks only through :func:`import_torch` and
+:func:`import_tensorflow`: TensorFlow is never imported before torch (when torch is installed),
+and if the user's own code already imported TensorFlow first, evalkit refuses to run a torch
+model with a clear message instead of crashing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import os
+import sys
+from collections.abc import Iterator
+from types import ModuleType
+
+from evalkit.errors import EvalkitError
+
+_INSTALL_HINT = {
+    "torch": "pip install 'evalkit[torch]'  (torch and torchvision)",
+    "tensorflow": "pip install 'evalkit[tf]'  (tensorflow)",
+}
+
+
+def is_installed(name: str) -> bool:
+    """Whether a framework can be imported, without importing it."""
+    return name in sys.modules or importlib.util.find_spec(name) is not None
+
+
+def _require(name: str) -> None:
+    if not is_installed(name):
+        raise EvalkitError(f"{name} is not installed; install it with: {_INSTALL_HINT[name]}")
+
+
+def import_torch() -> ModuleType:
+    """Import torch (and torchvision), refusing the import order that crashes."""
+    _require("torch")
+    if "torch" not in sys.modules and "tensorflow" in sys.modules:
+        raise EvalkitError(
+            "tensorflow was imported before torch in this process, which crashes torch models "
+            "with these builds; import torch (or evalkit's torch models) before tensorflow, "
+            "or evaluate the torch models in a separate process"
+        )
+    import torch
+
+    return torch
+
+
+@contextlib.contextmanager
+def quiet_native_stderr() -> Iterator[None]:
+    """Silence TensorFlow's C++ start-up chatter (absl logs written before its log level is read).
+
+    Python-level errors still surface as exceptions; ``EVALKIT_VERBOSE=1`` keeps the output.
+    """
+    if os.environ.get("EVALKIT_VERBOSE"):
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def import_tensorflow() -> ModuleType:
+    """Import tensorflow, importing torch first when it is installed (see module docstring)."""
+    _require("tensorflow")
+    if "tensorflow" not in sys.modules:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        if is_installed("torch"):
+            import_torch()
+    with quiet_native_stderr():
+        import tensorflow as tf
+
+    return tf

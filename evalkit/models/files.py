@@ -1,0 +1,142 @@
+"""Model files with an evalkit model card: ``torch-export:FILE.pt2`` and ``keras-file:FILE.keras``.
+
+A model file alone does not say how to preprocess images or what its outputs mean, so evalkit
+reads both from a card beside it, ``FILE.evalkit.json``::
+
+    {"classes": ["0", "1", ...], "outputs": "logits" | "probabilities",
+     "preprocessing": {"crop": 32, "resize": null, "interpolation": "bilinear",
+                       "divide_by": 255.0, "mean": [...], "std": [...], "layout": "NCHW"}}
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from evalkit._frameworks import import_tensorflow, import_torch
+from evalkit.errors import EvalkitError
+from evalkit.labels import LabelSpace
+from evalkit.models._keras import KerasInference, tf_device
+from evalkit.models._torch import TorchInference
+from evalkit.models.base import weights_record
+from evalkit.preprocess import ImageTransform
+
+CARD_SUFFIX = ".evalkit.json"
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    classes: tuple[str, ...]
+    transform: ImageTransform
+    outputs: str = "logits"
+
+    def to_json(self) -> dict[str, Any]:
+        spec = {k: v for k, v in self.transform.describe().items()
+                if k not in {"resize_mode", "color"}}
+        return {"classes": list(self.classes), "outputs": self.outputs, "preprocessing": spec}
+
+    def save(self, model_file: Path) -> Path:
+        path = card_path(model_file)
+        path.write_text(json.dumps(self.to_json(), indent=2))
+        return path
+
+
+def card_path(model_file: Path) -> Path:
+    return model_file.with_suffix(CARD_SUFFIX)
+
+
+def read_card(model_file: Path) -> ModelCard:
+    path = card_path(model_file)
+    if not path.is_file():
+        raise EvalkitError(f"model card {path} not found; write one beside the model (see docs)")
+    try:
+        raw = json.loads(path.read_text())
+        spec = raw["preprocessing"]
+        transform = ImageTransform(
+            **{**spec, "mean": tuple(spec.get("mean", (0, 0, 0))),
+               "std": tuple(spec.get("std", (1, 1, 1)))}
+        )
+        return ModelCard(tuple(str(c) for c in raw["classes"]), transform, raw["outputs"])
+    except (ValueError, KeyError, TypeError) as error:
+        raise EvalkitError(f"model card {path} is invalid: {error!r}") from None
+
+
+class _CardAdapter:
+    """Common part of the card-described adapters."""
+
+    id: str
+    framework: str
+    inference: TorchInference | KerasInference
+
+    def __init__(self, model_id: str, path: Path) -> None:
+        if not path.is_file():
+            raise EvalkitError(f"model file not found: {path}")
+        self.id = model_id
+        self.path = path
+        self.card = read_card(path)
+        self.labels = LabelSpace.from_names(self.card.classes)
+
+    def preprocess(self, image: Image.Image) -> np.ndarray:
+        return self.card.transform(image)
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        return self.inference.predict(batch)
+
+    def describe(self) -> dict[str, Any]:
+        preprocessing = self.card.transform.describe()
+        preprocessing["source"] = str(card_path(self.path))
+        return {
+            "id": self.id,
+            "framework": self.framework,
+            "weights": weights_record(self.path, "file"),
+            "preprocessing": preprocessing,
+            "label_space": self.labels.describe(),
+        }
+
+    def runtime(self) -> dict[str, Any]:
+        return self.inference.runtime()
+
+
+class TorchExportAdapter(_CardAdapter):
+    framework = "torch"
+
+    def __init__(self, model_id: str, path: Path, *, device: str) -> None:
+        super().__init__(model_id, path)
+        torch = import_torch()
+        try:
+            module = torch.export.load(str(path)).module()
+        except Exception as error:  # torch raises many types for a bad archive
+            raise EvalkitError(f"cannot load exported program {path}: {error}") from None
+        self.inference = TorchInference(module, device, self.card.outputs)
+
+
+class KerasFileAdapter(_CardAdapter):
+    framework = "keras"
+
+    def __init__(self, model_id: str, path: Path, *, device: str) -> None:
+        super().__init__(model_id, path)
+        tf = import_tensorflow()
+        import keras
+
+        placement = tf_device(device)
+        try:
+            with tf.device(placement):
+                model = keras.saving.load_model(path)
+        except (ValueError, OSError) as error:
+            raise EvalkitError(f"cannot load Keras model {path}: {error}") from None
+        self.inference = KerasInference(model, placement, self.card.outputs)
+
+
+def load_torch_export(model_id: str, name: str, tag: str | None, *, device: str,
+                      weights_file: Path | None) -> TorchExportAdapter:
+    return TorchExportAdapter(model_id, Path(name).expanduser(), device=device)
+
+
+def load_keras_file(model_id: str, name: str, tag: str | None, *, device: str,
+                    weights_file: Path | None) -> KerasFileAdapter:
+    return KerasFileAdapter(model_id, Path(name).expanduser(), device=device)

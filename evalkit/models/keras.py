@@ -1,0 +1,167 @@
+"""``keras:<Application>``: ``keras.applications`` models with ``weights="imagenet"``.
+
+Preprocessing: shorter side resized to ``input_size / 0.875`` (256 for 224), center crop to the
+model's input size, bilinear, then that application's own ``preprocess_input`` (MobileNetV2:
+scale to [-1, 1]). Weights come from ``--weights`` (a ``.weights.h5``/``.h5`` or ``.keras``
+file) or Keras' cache ``$KERAS_HOME/models/`` (downloaded there when online).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import importlib
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from evalkit._frameworks import import_tensorflow
+from evalkit.errors import EvalkitError
+from evalkit.labels import LabelSpace
+from evalkit.models._keras import KerasInference, tf_device
+from evalkit.models._torch import is_offline
+from evalkit.models.base import weights_record
+from evalkit.preprocess import ImageTransform
+
+CROP_FRACTION = 0.875
+
+
+def _keras() -> Any:
+    import_tensorflow()
+    import keras
+
+    return keras
+
+
+def model_names() -> list[str]:
+    apps = _keras().applications
+    return sorted(n for n in dir(apps) if n[:1].isupper() and callable(getattr(apps, n)))
+
+
+def _builder(name: str) -> Callable[..., Any]:
+    names = model_names()
+    if name not in names:
+        lowered = {n.lower(): n for n in names}
+        if name.lower() not in lowered:
+            close = difflib.get_close_matches(name, names, n=3)
+            hint = f"did you mean {', '.join('keras:' + c for c in close)}?" if close else ""
+            raise EvalkitError(
+                f"unknown keras.applications model {name!r}; "
+                f"{hint or 'see `evalkit models` for the list'}"
+            )
+        name = lowered[name.lower()]
+    builder: Callable[..., Any] = getattr(_keras().applications, name)
+    return builder
+
+
+class _WeightsMissing(Exception):
+    def __init__(self, expected: Path) -> None:
+        self.expected = expected
+
+
+@contextlib.contextmanager
+def _watch_cache(found: list[Path]) -> Iterator[None]:
+    """Record which cache file Keras' ``get_file`` uses; refuse downloads when offline."""
+    from keras.src.utils import file_utils
+
+    original = file_utils.get_file
+
+    def get_file(fname: str | None = None, origin: str = "", *args: Any, **kwargs: Any) -> str:
+        home = Path(_keras().src.backend.config.keras_home())
+        subdir = kwargs.get("cache_subdir", "datasets")
+        expected = home / subdir / (fname or Path(origin).name)
+        found.append(expected)
+        if not expected.is_file() and is_offline():
+            raise _WeightsMissing(expected)
+        try:
+            path: str = original(fname, origin, *args, **kwargs)
+        except Exception:  # Keras raises a bare Exception for a failed download
+            raise _WeightsMissing(expected) from None
+        return path
+
+    file_utils.get_file = get_file
+    try:
+        yield
+    finally:
+        file_utils.get_file = original
+
+
+def _build(model_id: str, builder: Callable[..., Any],
+           weights_file: Path | None) -> tuple[Any, dict[str, Any]]:
+    if weights_file is not None:
+        if not weights_file.is_file():
+            raise EvalkitError(f"weights file not found: {weights_file}")
+        model = builder(weights=None)
+        try:
+            if weights_file.suffix == ".keras":
+                model.set_weights(_keras().saving.load_model(weights_file).get_weights())
+            else:
+                model.load_weights(weights_file)
+        except (ValueError, OSError) as error:
+            raise EvalkitError(f"cannot load {weights_file} into {model_id}: {error}") from None
+        return model, weights_record(weights_file, "file")
+    found: list[Path] = []
+    try:
+        with _watch_cache(found):
+            model = builder(weights="imagenet")
+    except _WeightsMissing as missing:
+        raise EvalkitError(
+            f"weights for {model_id} not found at {missing.expected} and not downloadable here; "
+            f"copy the file there, or pass --weights {model_id}=FILE (.weights.h5 or .keras)"
+        ) from None
+    return model, weights_record(found[-1] if found else None, "cache", name="imagenet")
+
+
+class KerasApplicationAdapter:
+    framework = "keras"
+
+    def __init__(self, model_id: str, name: str, *, device: str,
+                 weights_file: Path | None) -> None:
+        builder = _builder(name)
+        tf = import_tensorflow()
+        self.id = model_id
+        self.module = importlib.import_module(builder.__module__)
+        placement = tf_device(device)
+        with tf.device(placement):
+            model, self.weights_info = _build(model_id, builder, weights_file)
+        self.inference = KerasInference(model, placement, outputs="probabilities")
+        size = int(model.input_shape[1])
+        self.transform = ImageTransform(
+            crop=size, resize=round(size / CROP_FRACTION), divide_by=1.0, layout="NHWC"
+        )
+        self.labels = LabelSpace.imagenet1k()
+
+    def preprocess(self, image: Image.Image) -> np.ndarray:
+        array: np.ndarray = self.module.preprocess_input(self.transform(image))
+        return array
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        return self.inference.predict(batch)
+
+    def describe(self) -> dict[str, Any]:
+        preprocessing = self.transform.describe()
+        preprocessing["then"] = self.module.__name__.replace(".src.", ".") + ".preprocess_input"
+        probe = np.array([[[0.0, 0.0, 0.0], [255.0, 255.0, 255.0]]], dtype=np.float32)
+        low, high = self.module.preprocess_input(probe)[0].tolist()
+        preprocessing["then_maps"] = {"0": low, "255": high}
+        return {
+            "id": self.id,
+            "framework": self.framework,
+            "weights": self.weights_info,
+            "preprocessing": preprocessing,
+            "label_space": self.labels.describe(),
+            "params": int(self.inference.model.count_params()),
+        }
+
+    def runtime(self) -> dict[str, Any]:
+        return self.inference.runtime()
+
+
+def load(model_id: str, name: str, tag: str | None, *, device: str,
+         weights_file: Path | None) -> KerasApplicationAdapter:
+    if tag is not None:
+        raise EvalkitError(f"{model_id}: keras.applications models take no @weights tag")
+    return KerasApplicationAdapter(model_id, name, device=device, weights_file=weights_file)

@@ -1,0 +1,157 @@
+"""``torchvision:<model>[@WEIGHTS]``: torchvision classification models and their weights enums.
+
+Preprocessing is the weights entry's own ``transforms()`` (e.g. ResNet50 IMAGENET1K_V2: resize
+232, center crop 224, bilinear, ImageNet mean/std), reproduced exactly by
+:class:`~evalkit.preprocess.ImageTransform` and recorded in the results.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from evalkit._frameworks import import_torch
+from evalkit.errors import EvalkitError
+from evalkit.labels import LabelSpace
+from evalkit.models._torch import TorchInference, is_offline, load_state_dict
+from evalkit.models.base import weights_record
+from evalkit.preprocess import ImageTransform
+
+
+def _torchvision() -> Any:
+    import_torch()
+    import torchvision
+
+    return torchvision
+
+
+def model_names() -> list[str]:
+    return sorted(_torchvision().models.list_models(module=_torchvision().models))
+
+
+def _check_name(name: str) -> str:
+    names = model_names()
+    if name in names:
+        return name
+    lowered = {n.lower(): n for n in names}
+    if name.lower() in lowered:
+        return lowered[name.lower()]
+    close = difflib.get_close_matches(name.lower(), names, n=3)
+    hint = f"did you mean {', '.join('torchvision:' + c for c in close)}?" if close else ""
+    raise EvalkitError(
+        f"unknown torchvision model {name!r}; {hint or 'see `evalkit models` for the list'}"
+    )
+
+
+def _weights_entry(name: str, tag: str | None) -> Any:
+    enum = _torchvision().models.get_model_weights(name)
+    if tag is None or tag == "DEFAULT":
+        return enum.DEFAULT
+    try:
+        return enum[tag]
+    except KeyError:
+        tags = ", ".join(w.name for w in enum)
+        raise EvalkitError(f"torchvision:{name} has no weights {tag!r}; choose {tags}") from None
+
+
+def cache_file(weights: Any) -> Path:
+    """Where torchvision's loader keeps this weights entry (``$TORCH_HOME/hub/checkpoints``)."""
+    torch = import_torch()
+    return Path(torch.hub.get_dir()) / "checkpoints" / Path(weights.url).name
+
+
+def _resolve_weights(
+    model_id: str, weights: Any, weights_file: Path | None
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    cached = cache_file(weights)
+    if weights_file is not None:
+        path, source = weights_file, "file"
+    elif cached.is_file():
+        path, source = cached, "cache"
+    elif not is_offline() and _download(weights):
+        path, source = cached, "download"
+    else:
+        raise EvalkitError(
+            f"weights for {model_id} not found at {cached} and not downloadable here; copy "
+            f"{weights.url} there, or pass --weights {model_id}=FILE (a state_dict)"
+        )
+    published_prefix = cached.stem.rsplit("-", 1)[-1]
+    record = weights_record(path, source, name=str(weights), url=weights.url)
+    record["matches_published"] = record["sha256"].startswith(published_prefix)
+    return load_state_dict(path), record
+
+
+def _download(weights: Any) -> bool:
+    torch = import_torch()
+    try:
+        torch.hub.load_state_dict_from_url(weights.url, check_hash=True, weights_only=True)
+    except (OSError, RuntimeError):  # URLError is an OSError
+        return False
+    return True
+
+
+def transform_of(weights: Any) -> ImageTransform:
+    """The weights entry's ``transforms()`` as an :class:`ImageTransform`."""
+    official = weights.transforms()
+    return ImageTransform(
+        crop=int(official.crop_size[0]),
+        resize=int(official.resize_size[0]),
+        interpolation=official.interpolation.value,
+        mean=tuple(official.mean),
+        std=tuple(official.std),
+        layout="NCHW",
+    )
+
+
+class TorchvisionAdapter:
+    framework = "torch"
+
+    def __init__(self, model_id: str, name: str, tag: str | None, *, device: str,
+                 weights_file: Path | None) -> None:
+        name = _check_name(name)
+        self.weights = _weights_entry(name, tag)
+        self.id = model_id
+        model = _torchvision().models.get_model(name, weights=None)
+        state, self.weights_info = _resolve_weights(model_id, self.weights, weights_file)
+        try:
+            model.load_state_dict(state)
+        except RuntimeError as error:
+            detail = [line.strip() for line in str(error).splitlines() if line.strip()][-1]
+            raise EvalkitError(
+                f"weights file {self.weights_info['file']} does not fit {model_id}: {detail}"
+            ) from None
+        self.inference = TorchInference(model.eval(), device)
+        self.transform = transform_of(self.weights)
+        self.labels = LabelSpace.imagenet1k()
+        self.published = dict(self.weights.meta.get("_metrics", {}).get("ImageNet-1K", {}))
+
+    def preprocess(self, image: Image.Image) -> np.ndarray:
+        return self.transform(image)
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        return self.inference.predict(batch)
+
+    def describe(self) -> dict[str, Any]:
+        preprocessing = self.transform.describe()
+        preprocessing["source"] = f"torchvision.models.{self.weights}.transforms()"
+        return {
+            "id": self.id,
+            "framework": self.framework,
+            "weights": self.weights_info,
+            "preprocessing": preprocessing,
+            "label_space": self.labels.describe(),
+            "published_metrics": self.published,
+            "params": sum(p.numel() for p in self.inference.module.parameters()),
+        }
+
+    def runtime(self) -> dict[str, Any]:
+        return self.inference.runtime() | {"torchvision": _torchvision().__version__}
+
+
+def load(model_id: str, name: str, tag: str | None, *, device: str,
+         weights_file: Path | None) -> TorchvisionAdapter:
+    return TorchvisionAdapter(model_id, name, tag, device=device, weights_file=weights_file)

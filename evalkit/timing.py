@@ -1,0 +1,48 @@
+"""Timing summaries: percentiles, per-stage seconds, peak memory."""
+
+from __future__ import annotations
+
+import resource
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+
+def percentiles_ms(seconds: Sequence[float]) -> dict[str, float]:
+    """p50/p90/p99/mean of durations given in seconds, in milliseconds."""
+    if not seconds:
+        return {"p50": float("nan"), "p90": float("nan"), "p99": float("nan"), "mean": float("nan")}
+    ms = np.asarray(seconds) * 1000.0
+    p50, p90, p99 = np.percentile(ms, [50, 90, 99])
+    return {"p50": float(p50), "p90": float(p90), "p99": float(p99), "mean": float(ms.mean())}
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (2**20 if sys.platform == "darwin" else 2**10)
+
+
+def summarize(
+    *, batch_seconds: Sequence[float], batch_sizes: Sequence[int], batch_size: int,
+    stages: dict[str, float], wall: float, warmup: int,
+) -> dict[str, Any]:
+    """The results file's ``timing`` section (device details are added by the caller)."""
+    images = int(sum(batch_sizes))
+    full = [s for s, n in zip(batch_seconds, batch_sizes, strict=True) if n == batch_size]
+    per_image = [s / n for s, n in zip(batch_seconds, batch_sizes, strict=True)]
+    forward = stages.get("forward", 0.0)
+    return {
+        "batch_size": batch_size,
+        "warmup_batches": warmup,
+        "timed_batches": len(batch_seconds),
+        "images": images,
+        "batch_latency_ms": percentiles_ms(full or list(batch_seconds)),
+        "image_latency_ms": percentiles_ms(per_image),
+        "throughput_img_s": images / wall if wall > 0 else float("nan"),
+        "forward_throughput_img_s": images / forward if forward > 0 else float("nan"),
+        "stages_s": {**stages, "wall": wall},
+        "peak_rss_mb": peak_rss_mb(),
+    }
