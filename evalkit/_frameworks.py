@@ -1,8 +1,9 @@
 """The one place where evalkit imports PyTorch and TensorFlow.
 
 With the torch and tensorflow builds evalkit supports, a process that imports ``tensorflow``
-before ``torch`` and then runs a torch model dies with a segmentation fault. Every evalkit
-module therefore imports the frameworks only through :func:`import_torch` and
+before ``torch`` and then runs a torch model dies with a segmentation fault (the crash is in
+loading triton, which torchvision and torch.export pull in through ``torch._dynamo``). Every
+evalkit module therefore imports the frameworks only through :func:`import_torch` and
 :func:`import_tensorflow`: TensorFlow is never imported before torch (when torch is installed),
 and if the user's own code already imported TensorFlow first, evalkit refuses to run a torch
 model with a clear message instead of crashing.
@@ -35,18 +36,26 @@ def _require(name: str) -> None:
         raise EvalkitError(f"{name} is not installed; install it with: {_INSTALL_HINT[name]}")
 
 
+def _torch_modules() -> list[str]:
+    """What must be imported before TensorFlow: torch, torch._dynamo (it loads triton, which
+    crashes once TensorFlow is loaded; torchvision and torch.export import it) and torchvision."""
+    return ["torch", "torch._dynamo", *(["torchvision"] if is_installed("torchvision") else [])]
+
+
 def import_torch() -> ModuleType:
-    """Import torch (and torchvision), refusing the import order that crashes."""
+    """Import torch (with torchvision), refusing the import order that crashes."""
     _require("torch")
-    if "torch" not in sys.modules and "tensorflow" in sys.modules:
+    missing = [name for name in _torch_modules() if name not in sys.modules]
+    if missing and "tensorflow" in sys.modules:
         raise EvalkitError(
             "tensorflow was imported before torch in this process, which crashes torch models "
-            "with these builds; import torch (or evalkit's torch models) before tensorflow, "
-            "or evaluate the torch models in a separate process"
+            f"with these builds ({', '.join(missing)} not yet imported); import torch and "
+            "torchvision (or evalkit's torch models) before tensorflow, or evaluate the torch "
+            "models in a separate process"
         )
-    import torch
-
-    return torch
+    for name in missing:
+        importlib.import_module(name)
+    return sys.modules["torch"]
 
 
 @contextlib.contextmanager

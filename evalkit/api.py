@@ -24,12 +24,17 @@ from evalkit.timing import summarize
 
 
 def prepare_dataset(
-    data: str | Path | Dataset, *, format: str = "auto", labels_file: str | Path | None = None,
-    limit: int | None = None, per_class: int | None = None, seed: int = 0,
+    data: str | Path | Dataset,
+    *,
+    format: str = "auto",
+    labels_file: str | Path | None = None,
+    limit: int | None = None,
+    per_class: int | None = None,
+    seed: int = 0,
 ) -> Dataset:
     """Read ``data`` (unless it already is a Dataset) and take the requested subset."""
-    dataset = data if isinstance(data, Dataset) else load_dataset(
-        data, format, ground_truth=labels_file
+    dataset = (
+        data if isinstance(data, Dataset) else load_dataset(data, format, ground_truth=labels_file)
     )
     return subset(dataset, limit=limit, per_class=per_class, seed=seed)
 
@@ -59,12 +64,22 @@ def evaluate(
     ``failures`` (``strict=True`` raises instead).
     """
     check_batch_size(batch_size)
-    dataset = prepare_dataset(data, format=format, labels_file=labels_file, limit=limit,
-                              per_class=per_class, seed=seed)
-    adapter = model if not isinstance(model, str) else load_model(model, device=device,
-                                                                   weights=weights)
-    return evaluate_adapter(adapter, dataset, batch_size=batch_size, class_map=class_map,
-                            strict=strict, warmup=warmup, workers=workers, progress=progress)
+    dataset = prepare_dataset(
+        data, format=format, labels_file=labels_file, limit=limit, per_class=per_class, seed=seed
+    )
+    adapter = (
+        model if not isinstance(model, str) else load_model(model, device=device, weights=weights)
+    )
+    return evaluate_adapter(
+        adapter,
+        dataset,
+        batch_size=batch_size,
+        class_map=class_map,
+        strict=strict,
+        warmup=warmup,
+        workers=workers,
+        progress=progress,
+    )
 
 
 def check_batch_size(batch_size: int) -> None:
@@ -73,23 +88,38 @@ def check_batch_size(batch_size: int) -> None:
 
 
 def evaluate_adapter(
-    adapter: ModelAdapter, dataset: Dataset, *, batch_size: int,
-    class_map: str | Path | Mapping[str, str] | None = None, strict: bool = False,
-    warmup: int = 1, workers: int | None = None, progress: bool = False,
+    adapter: ModelAdapter,
+    dataset: Dataset,
+    *,
+    batch_size: int,
+    class_map: str | Path | Mapping[str, str] | None = None,
+    strict: bool = False,
+    warmup: int = 1,
+    workers: int | None = None,
+    progress: bool = False,
 ) -> RunResult:
     """Evaluate a loaded adapter on a prepared dataset."""
     check_batch_size(batch_size)
     mapping = load_class_map(Path(class_map)) if isinstance(class_map, str | Path) else class_map
     outputs = np.array(map_labels(dataset.classes, adapter.labels, mapping))
     start = time.perf_counter()
-    raw = run_model(adapter, dataset, batch_size=batch_size, warmup=warmup, workers=workers,
-                    progress=progress)
+    raw = run_model(
+        adapter, dataset, batch_size=batch_size, warmup=warmup, workers=workers, progress=progress
+    )
     wall = time.perf_counter() - start
-    failures = [{"file": dataset.relative(dataset.samples[i]), "reason": reason}
-                for i, reason in raw.failures]
+    failures = [
+        {"file": dataset.relative(dataset.samples[i]), "reason": reason}
+        for i, reason in raw.failures
+    ]
     _check_failures(failures, len(dataset), strict)
-    return _build_result(adapter, dataset, raw, outputs, failures,
-                         timing_args={"batch_size": batch_size, "wall": wall, "warmup": warmup})
+    return _build_result(
+        adapter,
+        dataset,
+        raw,
+        outputs,
+        failures,
+        timing_args={"batch_size": batch_size, "wall": wall, "warmup": warmup},
+    )
 
 
 def _check_failures(failures: list[dict[str, str]], total: int, strict: bool) -> None:
@@ -102,8 +132,14 @@ def _check_failures(failures: list[dict[str, str]], total: int, strict: bool) ->
         )
 
 
-def _build_result(adapter: ModelAdapter, dataset: Dataset, raw: RawRun, outputs: np.ndarray,
-                  failures: list[dict[str, str]], timing_args: dict[str, Any]) -> RunResult:
+def _build_result(
+    adapter: ModelAdapter,
+    dataset: Dataset,
+    raw: RawRun,
+    outputs: np.ndarray,
+    failures: list[dict[str, str]],
+    timing_args: dict[str, Any],
+) -> RunResult:
     order = np.concatenate(raw.indices)
     topk, probs = np.concatenate(raw.topk), np.concatenate(raw.probs)
     class_index = {label: i for i, label in enumerate(dataset.classes)}
@@ -113,15 +149,24 @@ def _build_result(adapter: ModelAdapter, dataset: Dataset, raw: RawRun, outputs:
     targets = outputs[y_true]
     metrics = classification_metrics(targets, topk, y_true, y_pred, dataset.classes)
     runtime = adapter.runtime()
-    timing = summarize(batch_seconds=raw.batch_seconds, batch_sizes=raw.batch_sizes,
-                       batch_size=timing_args["batch_size"], stages=raw.stages,
-                       wall=timing_args["wall"], warmup=timing_args["warmup"])
+    timing = summarize(
+        batch_seconds=raw.batch_seconds,
+        batch_sizes=raw.batch_sizes,
+        batch_size=timing_args["batch_size"],
+        stages=raw.stages,
+        wall=timing_args["wall"],
+        warmup=timing_args["warmup"],
+    )
     timing["device"] = runtime["device"]
     fingerprint = hashlib.sha256("".join(raw.fingerprint_lines).encode()).hexdigest()
     return RunResult(
         model=adapter.describe(),
-        dataset=dataset.describe() | {"fingerprint": f"sha256:{fingerprint}",
-                                      "evaluated": int(order.size), "failed": len(failures)},
+        dataset=dataset.describe()
+        | {
+            "fingerprint": f"sha256:{fingerprint}",
+            "evaluated": int(order.size),
+            "failed": len(failures),
+        },
         metrics=metrics,
         timing=timing,
         failures=failures,
@@ -130,14 +175,22 @@ def _build_result(adapter: ModelAdapter, dataset: Dataset, raw: RawRun, outputs:
     )
 
 
-def _predictions(adapter: ModelAdapter, dataset: Dataset, order: np.ndarray,
-                 targets: np.ndarray, topk: np.ndarray, probs: np.ndarray) -> pd.DataFrame:
-    frame = pd.DataFrame({
-        "path": [dataset.relative(dataset.samples[i]) for i in order],
-        "label": [dataset.samples[i].label for i in order],
-        "target": targets,
-        "predicted": [adapter.labels.name_of(int(out)) for out in topk[:, 0]],
-    })
+def _predictions(
+    adapter: ModelAdapter,
+    dataset: Dataset,
+    order: np.ndarray,
+    targets: np.ndarray,
+    topk: np.ndarray,
+    probs: np.ndarray,
+) -> pd.DataFrame:
+    frame = pd.DataFrame(
+        {
+            "path": [dataset.relative(dataset.samples[i]) for i in order],
+            "label": [dataset.samples[i].label for i in order],
+            "target": targets,
+            "predicted": [adapter.labels.name_of(int(out)) for out in topk[:, 0]],
+        }
+    )
     for k in range(topk.shape[1]):
         frame[f"top{k + 1}"] = topk[:, k]
         frame[f"prob{k + 1}"] = probs[:, k]

@@ -33,10 +33,14 @@ def keras_lines() -> list[str]:
 
 def print_catalog() -> None:
     print("model ids: " + ", ".join(f"{scheme}:…" for scheme in ADAPTERS))
-    print("weights: --weights ID=FILE, else the framework cache below, else a download "
-          "(disabled with EVALKIT_OFFLINE=1)")
-    print("torch-export:FILE.pt2 and keras-file:FILE.keras read FILE.evalkit.json "
-          "(classes, preprocessing)")
+    print(
+        "weights: --weights ID=FILE, else the framework cache below, else a download "
+        "(disabled with EVALKIT_OFFLINE=1)"
+    )
+    print(
+        "torch-export:FILE.pt2 and keras-file:FILE.keras read FILE.evalkit.json "
+        "(classes, preprocessing)"
+    )
     sections = (("torch", torchvision_lines), ("tensorflow", keras_lines))
     for framework, lines in sections:
         if is_installed(framework):

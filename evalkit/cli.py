@@ -22,21 +22,33 @@ def _weights_pair(text: str) -> tuple[str, str]:
     return model, path
 
 
-def _add_run(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def _add_run(commands: argparse._SubParsersAction) -> None:
     run = commands.add_parser("run", help="evaluate models on a labeled image set")
-    run.add_argument("--model", action="append", required=True, metavar="ID",
-                     help="model id, repeatable: torchvision:resnet50[@WEIGHTS], keras:MobileNetV2")
+    run.add_argument(
+        "--model",
+        action="append",
+        required=True,
+        metavar="ID",
+        help="model id, repeatable: torchvision:resnet50[@WEIGHTS], keras:MobileNetV2",
+    )
     run.add_argument("--data", required=True, type=Path, help="image folder or CSV manifest")
-    run.add_argument("--format", default="auto",
-                     choices=("auto", "imagefolder", "csv", "imagenet-val"))
+    run.add_argument(
+        "--format", default="auto", choices=("auto", "imagefolder", "csv", "imagenet-val")
+    )
     run.add_argument("--labels", type=Path, help="ground-truth file for --format imagenet-val")
     run.add_argument("--batch-size", type=int, default=32)
     run.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     run.add_argument("--limit", type=int, help="first N images (after --per-class)")
     run.add_argument("--per-class", type=int, help="N images per class (stratified, seeded)")
     run.add_argument("--seed", type=int, default=0, help="seed for --per-class (default 0)")
-    run.add_argument("--weights", action="append", type=_weights_pair, default=[],
-                     metavar="ID=FILE", help="local weights file for a model id, repeatable")
+    run.add_argument(
+        "--weights",
+        action="append",
+        type=_weights_pair,
+        default=[],
+        metavar="ID=FILE",
+        help="local weights file for a model id, repeatable",
+    )
     run.add_argument("--class-map", type=Path, help="CSV dataset_label,model_label")
     run.add_argument("--strict", action="store_true", help="fail on any unreadable image")
     run.add_argument("--warmup", type=int, default=1, help="untimed warm-up batches (default 1)")
@@ -64,11 +76,21 @@ def cmd_run(args: argparse.Namespace) -> int:
     from evalkit.table import print_summary
 
     runs = evaluate_many(
-        args.model, args.data, format=args.format, labels_file=args.labels,
-        batch_size=args.batch_size, device=args.device, limit=args.limit,
-        per_class=args.per_class, seed=args.seed, weights=dict(args.weights),
-        class_map=args.class_map, strict=args.strict, warmup=args.warmup,
-        workers=args.workers, progress=sys.stderr.isatty(),
+        args.model,
+        args.data,
+        format=args.format,
+        labels_file=args.labels,
+        batch_size=args.batch_size,
+        device=args.device,
+        limit=args.limit,
+        per_class=args.per_class,
+        seed=args.seed,
+        weights=dict(args.weights),
+        class_map=args.class_map,
+        strict=args.strict,
+        warmup=args.warmup,
+        workers=args.workers,
+        progress=sys.stderr.isatty(),
     )
     path = save_results(runs, args.out or default_out())
     print_summary(runs)

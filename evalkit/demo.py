@@ -1,6 +1,6 @@
 """``evalkit demo``: a complete offline evaluation with real data and two tiny real models.
 
-scikit-learn's 1,797 handwritten digits are written as PNG files (upscaled to 32×32) into an
+scikit-learn's 1,797 handwritten digits are written as PNG files (upscaled to 32x32) into an
 ImageFolder with a stratified train/test split; a small PyTorch CNN and a small Keras CNN are
 trained on the train split (once; cached), saved as ordinary model files with a model card
 (``torch-export:…pt2``, ``keras-file:…keras``) and evaluated on the held-out split through
@@ -33,9 +33,14 @@ CLASSES = tuple(str(d) for d in range(10))
 
 
 def transform(layout: str) -> ImageTransform:
-    return ImageTransform(crop=SIZE, resize=None, interpolation="bilinear",
-                          mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5),
-                          layout="NCHW" if layout == "NCHW" else "NHWC")
+    return ImageTransform(
+        crop=SIZE,
+        resize=None,
+        interpolation="bilinear",
+        mean=(0.5, 0.5, 0.5),
+        std=(0.5, 0.5, 0.5),
+        layout="NCHW" if layout == "NCHW" else "NHWC",
+    )
 
 
 def cache_root(cache: Path | None = None) -> Path:
@@ -52,16 +57,18 @@ def write_digits(root: Path) -> tuple[Path, Path]:
 
         digits = load_digits()
         index = np.arange(len(digits.target))
-        train, test = train_test_split(index, test_size=0.3, stratify=digits.target,
-                                       random_state=SEED)
+        train, test = train_test_split(
+            index, test_size=0.3, stratify=digits.target, random_state=SEED
+        )
         staging = Path(tempfile.mkdtemp(dir=root.parent if root.parent.exists() else None))
         for split, rows in (("train", train), ("test", test)):
             for i in rows:
                 folder = staging / split / str(digits.target[i])
                 folder.mkdir(parents=True, exist_ok=True)
                 pixels = np.round(digits.images[i] * 255 / 16).astype(np.uint8)
-                image = Image.fromarray(pixels, mode="L").resize((SIZE, SIZE),
-                                                                 Image.Resampling.BICUBIC)
+                image = Image.fromarray(pixels, mode="L").resize(
+                    (SIZE, SIZE), Image.Resampling.BICUBIC
+                )
                 image.save(folder / f"digit-{i:04d}.png")
         (staging / ".complete").touch()
         shutil.rmtree(data, ignore_errors=True)
@@ -86,9 +93,14 @@ def train_torch(folder: Path, target: Path) -> None:
     torch.manual_seed(SEED)
     x, y = training_arrays(folder, "NCHW")
     net = torch.nn.Sequential(
-        torch.nn.Conv2d(3, 16, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
-        torch.nn.Conv2d(16, 32, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
-        torch.nn.Flatten(), torch.nn.Linear(32 * 8 * 8, 10),
+        torch.nn.Conv2d(3, 16, 3, padding=1),
+        torch.nn.ReLU(),
+        torch.nn.MaxPool2d(2),
+        torch.nn.Conv2d(16, 32, 3, padding=1),
+        torch.nn.ReLU(),
+        torch.nn.MaxPool2d(2),
+        torch.nn.Flatten(),
+        torch.nn.Linear(32 * 8 * 8, 10),
     )
     optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
     inputs, labels = torch.from_numpy(x), torch.from_numpy(y)
@@ -112,12 +124,17 @@ def train_keras(folder: Path, target: Path) -> None:
     keras.utils.set_random_seed(SEED)
     x, y = training_arrays(folder, "NHWC")
     layers = keras.layers
-    net = keras.Sequential([
-        keras.Input((SIZE, SIZE, 3)),
-        layers.Conv2D(16, 3, padding="same", activation="relu"), layers.MaxPooling2D(),
-        layers.Conv2D(32, 3, padding="same", activation="relu"), layers.MaxPooling2D(),
-        layers.Flatten(), layers.Dense(10, activation="softmax"),
-    ])
+    net = keras.Sequential(
+        [
+            keras.Input((SIZE, SIZE, 3)),
+            layers.Conv2D(16, 3, padding="same", activation="relu"),
+            layers.MaxPooling2D(),
+            layers.Conv2D(32, 3, padding="same", activation="relu"),
+            layers.MaxPooling2D(),
+            layers.Flatten(),
+            layers.Dense(10, activation="softmax"),
+        ]
+    )
     net.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy")
     net.fit(x, y, epochs=EPOCHS, batch_size=32, verbose=0)
     _publish(target, lambda tmp: net.save(tmp), "probabilities", "NHWC")
@@ -136,8 +153,10 @@ def _publish(target: Path, save: Any, outputs: str, layout: str) -> None:
 def demo_models(root: Path, train: Path) -> list[str]:
     """Model ids of the two demo models, training whichever is not cached yet."""
     models = []
-    for name, trainer, scheme in (("digits-cnn-torch.pt2", train_torch, "torch-export"),
-                                  ("digits-cnn-keras.keras", train_keras, "keras-file")):
+    for name, trainer, scheme in (
+        ("digits-cnn-torch.pt2", train_torch, "torch-export"),
+        ("digits-cnn-keras.keras", train_keras, "keras-file"),
+    ):
         target = root / name
         if not target.with_suffix(".evalkit.json").is_file():
             trainer(train, target)

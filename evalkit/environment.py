@@ -30,8 +30,9 @@ def _cpu_model() -> str:
 
 def _git_commit() -> str | None:
     try:
-        done = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                              timeout=5, check=False)
+        done = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=False
+        )
     except (OSError, subprocess.TimeoutExpired):
         return None
     return done.stdout.strip() or None if done.returncode == 0 else None
@@ -39,8 +40,17 @@ def _git_commit() -> str | None:
 
 @cache
 def environment() -> dict[str, Any]:
-    packages = ("evalkit", "numpy", "pillow", "pandas", "scikit-learn", "torch", "torchvision",
-                "tensorflow", "keras")
+    packages = (
+        "evalkit",
+        "numpy",
+        "pillow",
+        "pandas",
+        "scikit-learn",
+        "torch",
+        "torchvision",
+        "tensorflow",
+        "keras",
+    )
     return {
         "python": platform.python_version(),
         "platform": platform.platform(),

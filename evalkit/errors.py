@@ -11,6 +11,10 @@ class EvalkitError(Exception):
 
     exit_code = 2
 
+    def __init__(self, message: str) -> None:
+        # messages quote library errors that may span lines; the user sees one line
+        super().__init__(" ".join(str(message).split()))
+
 
 class RegressionError(EvalkitError):
     """An accuracy regression was detected (exit status 1)."""

@@ -70,21 +70,32 @@ def confusion(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> np.nd
     return matrix
 
 
-def per_class(y_true: np.ndarray, y_pred: np.ndarray, classes: Sequence[str]) -> list[dict[str, Any]]:
+def per_class(
+    y_true: np.ndarray, y_pred: np.ndarray, classes: Sequence[str]
+) -> list[dict[str, Any]]:
     """Precision, recall (= per-class top-1 accuracy), F1 and support for every dataset class."""
     precision, recall, f1, support = precision_recall_fscore_support(
         y_true, y_pred, labels=np.arange(len(classes)), average=None, zero_division=0
     )
     return [
-        {"class": name, "precision": float(p), "recall": float(r), "f1": float(f),
-         "support": int(s)}
+        {
+            "class": name,
+            "precision": float(p),
+            "recall": float(r),
+            "f1": float(f),
+            "support": int(s),
+        }
         for name, p, r, f, s in zip(classes, precision, recall, f1, support, strict=True)
     ]
 
 
 def classification_metrics(
-    targets: np.ndarray, topk: np.ndarray, y_true: np.ndarray, y_pred: np.ndarray,
-    classes: Sequence[str], confidence: float = 0.95,
+    targets: np.ndarray,
+    topk: np.ndarray,
+    y_true: np.ndarray,
+    y_pred: np.ndarray,
+    classes: Sequence[str],
+    confidence: float = 0.95,
 ) -> dict[str, Any]:
     """Everything the results file's ``metrics`` section holds."""
     top1, top5 = topk_hits(targets, topk, 1), topk_hits(targets, topk, 5)

@@ -25,7 +25,7 @@ INTERPOLATION = {
 
 
 def resize_shorter(image: Image.Image, size: int, interpolation: str) -> Image.Image:
-    """Resize so the shorter side is ``size`` (aspect kept, long side truncated like torchvision)."""
+    """Resize the shorter side to ``size``; the long side is truncated, as torchvision does."""
     width, height = image.size
     short, long = min(width, height), max(width, height)
     new_short, new_long = size, int(size * long / short)
@@ -38,8 +38,8 @@ def resize_shorter(image: Image.Image, size: int, interpolation: str) -> Image.I
 def center_crop(image: Image.Image, size: int) -> Image.Image:
     """Square center crop with torchvision's rounding (the image must be at least ``size``)."""
     width, height = image.size
-    left = int(round((width - size) / 2.0))
-    top = int(round((height - size) / 2.0))
+    left = round((width - size) / 2.0)
+    top = round((height - size) / 2.0)
     return image.crop((left, top, left + size, top + size))
 
 
@@ -48,7 +48,7 @@ class ImageTransform:
     """An evaluation transform: RGB image → float32 array for one model.
 
     ``resize`` is the shorter side before the square ``crop``; ``resize=None`` resizes the whole
-    image straight to ``crop``×``crop``. Pixel values become ``(x / divide_by - mean) / std``
+    image straight to ``crop`` x ``crop``. Pixel values become ``(x / divide_by - mean) / std``
     (the same float32 operations as torchvision, so results match it bit for bit).
     """
 

@@ -61,7 +61,10 @@ def load_model(
     model_id = parse_model_id(model)
     weights_file = (weights or {}).get(model) or (weights or {}).get(str(model_id))
     adapter: ModelAdapter = _target(model_id.scheme)(
-        str(model_id), model_id.name, model_id.tag, device=device,
+        str(model_id),
+        model_id.name,
+        model_id.tag,
+        device=device,
         weights_file=Path(weights_file).expanduser() if weights_file else None,
     )
     return adapter

@@ -49,6 +49,12 @@ class RunResult:
     def top5(self) -> float:
         return float(self.metrics["top5"]["value"])
 
+    def predictions_writer(self) -> Callable[[Path], None]:
+        def write(path: Path) -> None:
+            self.predictions.to_csv(path, index=False, compression="gzip")
+
+        return write
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "model": self.model,
@@ -83,7 +89,7 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_")[:80]
 
 
-def write_atomic(path: Path, write: Callable[[Path], None]) -> None:
+def write_atomic(path: Path, write: Callable[[Path], object]) -> None:
     """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it into place."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -118,9 +124,7 @@ def save_results(runs: Sequence[RunResult], out_dir: str | Path) -> Path:
         name = f"predictions-{slug}.csv.gz"
         name = name if name not in used else f"predictions-{number}-{slug}.csv.gz"
         used.add(name)
-        frame = run.predictions
-        write_atomic(out / name, lambda tmp, f=frame: f.to_csv(tmp, index=False,
-                                                               compression="gzip"))
+        write_atomic(out / name, run.predictions_writer())
         run.predictions_file = name
     document = {"schema_version": SCHEMA_VERSION, "runs": [run.to_dict() for run in runs]}
     text = json.dumps(_json_safe(document), indent=1, allow_nan=False)
@@ -154,6 +158,7 @@ def _run_from(entry: dict[str, Any], folder: Path) -> RunResult:
             frame = pd.read_csv(folder / name, compression="gzip", keep_default_na=False)
         except (OSError, ValueError, EOFError) as error:
             raise EvalkitError(f"cannot read predictions file {folder / name}: {error}") from None
-    fields = {k: entry[k] for k in ("model", "dataset", "metrics", "timing", "failures",
-                                    "environment")}
+    fields = {
+        k: entry[k] for k in ("model", "dataset", "metrics", "timing", "failures", "environment")
+    }
     return RunResult(**fields, predictions=frame, predictions_file=name)

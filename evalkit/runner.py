@@ -71,12 +71,17 @@ def load_sample(preprocess: Callable[..., np.ndarray], index: int, sample: Sampl
         array = preprocess(image)
     except (ValueError, OSError) as error:
         return Loaded(index, None, f"cannot preprocess: {error}", len(data), digest)
-    return Loaded(index, array, None, len(data), digest, decoded - start,
-                  time.perf_counter() - decoded)
+    return Loaded(
+        index, array, None, len(data), digest, decoded - start, time.perf_counter() - decoded
+    )
 
 
-def prefetch(pool: ThreadPoolExecutor, fn: Callable[[int, Sample], Loaded],
-             samples: Iterable[Sample], depth: int) -> Iterator[Loaded]:
+def prefetch(
+    pool: ThreadPoolExecutor,
+    fn: Callable[[int, Sample], Loaded],
+    samples: Iterable[Sample],
+    depth: int,
+) -> Iterator[Loaded]:
     """Results of ``fn`` over ``samples`` in order, keeping ``depth`` of them in flight."""
     pending: deque[Future[Loaded]] = deque()
     for index, sample in enumerate(samples):
@@ -87,8 +92,9 @@ def prefetch(pool: ThreadPoolExecutor, fn: Callable[[int, Sample], Loaded],
         yield pending.popleft().result()
 
 
-def batches(loaded: Iterator[Loaded], size: int, raw: RawRun, dataset: Dataset) -> Iterator[
-        list[Loaded]]:
+def batches(
+    loaded: Iterator[Loaded], size: int, raw: RawRun, dataset: Dataset
+) -> Iterator[list[Loaded]]:
     """Group decoded samples into batches; failures go to ``raw`` as they pass."""
     batch: list[Loaded] = []
     for item in loaded:
@@ -126,13 +132,19 @@ def _infer(adapter: ModelAdapter, batch: list[Loaded], raw: RawRun) -> None:
     raw.add_stage("postprocess", time.perf_counter() - done)
 
 
-def run_model(adapter: ModelAdapter, dataset: Dataset, *, batch_size: int, warmup: int = 1,
-              workers: int | None = None, progress: bool = False) -> RawRun:
+def run_model(
+    adapter: ModelAdapter,
+    dataset: Dataset,
+    *,
+    batch_size: int,
+    warmup: int = 1,
+    workers: int | None = None,
+    progress: bool = False,
+) -> RawRun:
     """Evaluate ``adapter`` on every sample; returns top-k outputs, failures and timings."""
     workers = workers or os.cpu_count() or 1
     raw = RawRun()
-    bar = tqdm(total=len(dataset), desc=adapter.id, unit="img", disable=not progress,
-               leave=False)
+    bar = tqdm(total=len(dataset), desc=adapter.id, unit="img", disable=not progress, leave=False)
 
     def load(index: int, sample: Sample) -> Loaded:
         return load_sample(adapter.preprocess, index, sample)

@@ -20,17 +20,30 @@ def _pct(summary: dict[str, float]) -> str:
 
 def comparison_table(runs: Sequence[RunResult]) -> Table:
     table = Table(title="evalkit results", title_justify="left")
-    for column in ("model", "top-1 % [95% CI]", "top-5 % [95% CI]", "n", "failures",
-                   "batch p50 ms", "batch p90 ms", "img/s", "device"):
-        table.add_column(column, justify="left" if column == "model" else "right",
-                         no_wrap=True)
+    for column in (
+        "model",
+        "top-1 % [95% CI]",
+        "top-5 % [95% CI]",
+        "n",
+        "failures",
+        "batch p50 ms",
+        "batch p90 ms",
+        "img/s",
+        "device",
+    ):
+        table.add_column(column, justify="left" if column == "model" else "right", no_wrap=True)
     for run in runs:
         latency = run.timing["batch_latency_ms"]
         table.add_row(
-            display_name(run.id), _pct(run.metrics["top1"]), _pct(run.metrics["top5"]),
-            str(run.metrics["top1"]["n"]), str(len(run.failures)),
-            f"{latency['p50']:.1f}", f"{latency['p90']:.1f}",
-            f"{run.timing['throughput_img_s']:.1f}", str(run.timing["device"]),
+            display_name(run.id),
+            _pct(run.metrics["top1"]),
+            _pct(run.metrics["top5"]),
+            str(run.metrics["top1"]["n"]),
+            str(len(run.failures)),
+            f"{latency['p50']:.1f}",
+            f"{latency['p90']:.1f}",
+            f"{run.timing['throughput_img_s']:.1f}",
+            str(run.timing["device"]),
         )
     return table
 
@@ -40,8 +53,10 @@ def notes(runs: Sequence[RunResult]) -> list[str]:
     lines = []
     for run in runs:
         if run.model.get("weights", {}).get("matches_published") is False:
-            lines.append(f"{run.id}: weights file differs from the published one "
-                         f"({run.model['weights']['file']}); accuracy will not match")
+            lines.append(
+                f"{run.id}: weights file differs from the published one "
+                f"({run.model['weights']['file']}); accuracy will not match"
+            )
         for failure in run.failures[:5]:
             lines.append(f"{run.id}: skipped {failure['file']}: {failure['reason']}")
         if len(run.failures) > 5:

@@ -26,8 +26,13 @@ def peak_rss_mb() -> float:
 
 
 def summarize(
-    *, batch_seconds: Sequence[float], batch_sizes: Sequence[int], batch_size: int,
-    stages: dict[str, float], wall: float, warmup: int,
+    *,
+    batch_seconds: Sequence[float],
+    batch_sizes: Sequence[int],
+    batch_size: int,
+    stages: dict[str, float],
+    wall: float,
+    warmup: int,
 ) -> dict[str, Any]:
     """The results file's ``timing`` section (device details are added by the caller)."""
     images = int(sum(batch_sizes))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import numpy as np
@@ -19,10 +20,9 @@ def tf_device(device: str) -> str:
     with quiet_native_stderr():  # probing for a GPU logs a CUDA error when there is none
         gpus = tf.config.list_physical_devices("GPU")
     for gpu in gpus:
-        try:
+        # raises once the GPU is initialised: the setting only applies before first use
+        with contextlib.suppress(RuntimeError):
             tf.config.experimental.set_memory_growth(gpu, True)
-        except RuntimeError:  # already initialised: the setting only applies before first use
-            pass
     if device == "cuda" and not gpus:
         raise EvalkitError("--device cuda was asked for but TensorFlow sees no GPU; use cpu/auto")
     return "/GPU:0" if gpus and device != "cpu" else "/CPU:0"
@@ -60,7 +60,7 @@ class KerasInference:
             "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
         }
         if self.device.startswith("/GPU"):
-            info["peak_device_memory_mb"] = tf.config.experimental.get_memory_info("GPU:0")[
-                "peak"
-            ] / 2**20
+            info["peak_device_memory_mb"] = (
+                tf.config.experimental.get_memory_info("GPU:0")["peak"] / 2**20
+            )
         return info

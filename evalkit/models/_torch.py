@@ -42,7 +42,9 @@ def load_state_dict(path: Path) -> dict[str, Any]:
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
     if not isinstance(state, dict):
-        raise EvalkitError(f"{path} holds no state_dict; save one with torch.save(model.state_dict())")
+        raise EvalkitError(
+            f"{path} holds no state_dict; save one with torch.save(model.state_dict(), FILE)"
+        )
     return state
 
 

@@ -36,8 +36,9 @@ class ModelCard:
     outputs: str = "logits"
 
     def to_json(self) -> dict[str, Any]:
-        spec = {k: v for k, v in self.transform.describe().items()
-                if k not in {"resize_mode", "color"}}
+        spec = {
+            k: v for k, v in self.transform.describe().items() if k not in {"resize_mode", "color"}
+        }
         return {"classes": list(self.classes), "outputs": self.outputs, "preprocessing": spec}
 
     def save(self, model_file: Path) -> Path:
@@ -58,8 +59,11 @@ def read_card(model_file: Path) -> ModelCard:
         raw = json.loads(path.read_text())
         spec = raw["preprocessing"]
         transform = ImageTransform(
-            **{**spec, "mean": tuple(spec.get("mean", (0, 0, 0))),
-               "std": tuple(spec.get("std", (1, 1, 1)))}
+            **{
+                **spec,
+                "mean": tuple(spec.get("mean", (0, 0, 0))),
+                "std": tuple(spec.get("std", (1, 1, 1))),
+            }
         )
         return ModelCard(tuple(str(c) for c in raw["classes"]), transform, raw["outputs"])
     except (ValueError, KeyError, TypeError) as error:
@@ -132,11 +136,13 @@ class KerasFileAdapter(_CardAdapter):
         self.inference = KerasInference(model, placement, self.card.outputs)
 
 
-def load_torch_export(model_id: str, name: str, tag: str | None, *, device: str,
-                      weights_file: Path | None) -> TorchExportAdapter:
+def load_torch_export(
+    model_id: str, name: str, tag: str | None, *, device: str, weights_file: Path | None
+) -> TorchExportAdapter:
     return TorchExportAdapter(model_id, Path(name).expanduser(), device=device)
 
 
-def load_keras_file(model_id: str, name: str, tag: str | None, *, device: str,
-                    weights_file: Path | None) -> KerasFileAdapter:
+def load_keras_file(
+    model_id: str, name: str, tag: str | None, *, device: str, weights_file: Path | None
+) -> KerasFileAdapter:
     return KerasFileAdapter(model_id, Path(name).expanduser(), device=device)

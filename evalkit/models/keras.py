@@ -89,8 +89,9 @@ def _watch_cache(found: list[Path]) -> Iterator[None]:
         file_utils.get_file = original
 
 
-def _build(model_id: str, builder: Callable[..., Any],
-           weights_file: Path | None) -> tuple[Any, dict[str, Any]]:
+def _build(
+    model_id: str, builder: Callable[..., Any], weights_file: Path | None
+) -> tuple[Any, dict[str, Any]]:
     if weights_file is not None:
         if not weights_file.is_file():
             raise EvalkitError(f"weights file not found: {weights_file}")
@@ -112,14 +113,19 @@ def _build(model_id: str, builder: Callable[..., Any],
             f"weights for {model_id} not found at {missing.expected} and not downloadable here; "
             f"copy the file there, or pass --weights {model_id}=FILE (.weights.h5 or .keras)"
         ) from None
+    except (ValueError, OSError) as error:
+        where = found[-1] if found else "Keras' cache"
+        raise EvalkitError(
+            f"weights file {where} cannot be loaded into {model_id} ({error}); delete it or "
+            f"pass --weights {model_id}=FILE"
+        ) from None
     return model, weights_record(found[-1] if found else None, "cache", name="imagenet")
 
 
 class KerasApplicationAdapter:
     framework = "keras"
 
-    def __init__(self, model_id: str, name: str, *, device: str,
-                 weights_file: Path | None) -> None:
+    def __init__(self, model_id: str, name: str, *, device: str, weights_file: Path | None) -> None:
         builder = _builder(name)
         tf = import_tensorflow()
         self.id = model_id
@@ -160,8 +166,9 @@ class KerasApplicationAdapter:
         return self.inference.runtime()
 
 
-def load(model_id: str, name: str, tag: str | None, *, device: str,
-         weights_file: Path | None) -> KerasApplicationAdapter:
+def load(
+    model_id: str, name: str, tag: str | None, *, device: str, weights_file: Path | None
+) -> KerasApplicationAdapter:
     if tag is not None:
         raise EvalkitError(f"{model_id}: keras.applications models take no @weights tag")
     return KerasApplicationAdapter(model_id, name, device=device, weights_file=weights_file)

@@ -110,8 +110,9 @@ def transform_of(weights: Any) -> ImageTransform:
 class TorchvisionAdapter:
     framework = "torch"
 
-    def __init__(self, model_id: str, name: str, tag: str | None, *, device: str,
-                 weights_file: Path | None) -> None:
+    def __init__(
+        self, model_id: str, name: str, tag: str | None, *, device: str, weights_file: Path | None
+    ) -> None:
         name = _check_name(name)
         self.weights = _weights_entry(name, tag)
         self.id = model_id
@@ -152,6 +153,7 @@ class TorchvisionAdapter:
         return self.inference.runtime() | {"torchvision": _torchvision().__version__}
 
 
-def load(model_id: str, name: str, tag: str | None, *, device: str,
-         weights_file: Path | None) -> TorchvisionAdapter:
+def load(
+    model_id: str, name: str, tag: str | None, *, device: str, weights_file: Path | None
+) -> TorchvisionAdapter:
     return TorchvisionAdapter(model_id, name, tag, device=device, weights_file=weights_file)

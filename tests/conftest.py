@@ -1,0 +1,78 @@
+"""Shared fixtures. Tests never touch the network: downloads are disabled and the framework
+caches point into a temporary folder (set before any framework is imported)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from helpers import make_imagefolder
+
+_HOME = Path(tempfile.mkdtemp(prefix="evalkit-tests-"))
+os.environ["EVALKIT_OFFLINE"] = "1"
+os.environ["TORCH_HOME"] = str(_HOME / "torch")
+os.environ["KERAS_HOME"] = str(_HOME / "keras")
+os.environ["EVALKIT_CACHE"] = str(_HOME / "evalkit-cache")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+@pytest.fixture(scope="session")
+def photos() -> list[Image.Image]:
+    """Real photographs shipped with scikit-learn, at several sizes and aspect ratios."""
+    from sklearn.datasets import load_sample_images
+
+    china, flower = (Image.fromarray(a) for a in load_sample_images().images)
+    return [
+        china,  # 640x427 landscape
+        flower.transpose(Image.Transpose.ROTATE_90),  # 427x640 portrait
+        china.resize((301, 233)),  # odd sizes, smaller than 232 on one side
+        flower.crop((100, 50, 500, 350)),  # 400x300
+    ]
+
+
+@pytest.fixture(scope="session")
+def photo_files(photos: list[Image.Image], tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    folder = tmp_path_factory.mktemp("photos")
+    paths = []
+    for i, photo in enumerate(photos):
+        path = folder / f"photo{i}.{'jpg' if i % 2 == 0 else 'png'}"
+        photo.save(path)
+        paths.append(path)
+    return paths
+
+
+@pytest.fixture()
+def imagenet_folder(tmp_path: Path, photos: list[Image.Image]) -> Path:
+    """A small ImageFolder whose class folders are ImageNet wnids (6 real photos)."""
+    return make_imagefolder(tmp_path / "val", photos)
+
+
+@pytest.fixture(scope="session")
+def rng() -> np.random.Generator:
+    return np.random.default_rng(0)
+
+
+@pytest.fixture(scope="session")
+def weight_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Locally saved (untrained) weights for the seed models, made in a child process."""
+    folder = tmp_path_factory.mktemp("seed-weights")
+    code = f"""
+import torch, torchvision
+torch.save(torchvision.models.resnet50().state_dict(), {str(folder / "resnet50.pth")!r})
+torch.save(torchvision.models.resnet18().state_dict(), {str(folder / "resnet18.pth")!r})
+import keras
+keras.applications.MobileNetV2(weights=None).save_weights({str(folder / "mnv2.weights.h5")!r})
+"""
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, timeout=300)
+    return {
+        "resnet50": folder / "resnet50.pth",
+        "resnet18": folder / "resnet18.pth",
+        "mobilenet_v2": folder / "mnv2.weights.h5",
+    }
