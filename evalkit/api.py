@@ -17,7 +17,7 @@ from evalkit.errors import EvalkitError
 from evalkit.labels import load_class_map, map_labels
 from evalkit.metrics import classification_metrics
 from evalkit.models.base import ModelAdapter
-from evalkit.registry import load_model
+from evalkit.registry import load_model, parse_model_id
 from evalkit.results import RunResult
 from evalkit.runner import RawRun, run_model
 from evalkit.timing import summarize
@@ -202,6 +202,9 @@ def evaluate_many(
 ) -> list[RunResult]:
     """Evaluate several models on the same samples (the dataset is read once)."""
     check_batch_size(options.get("batch_size", 32))
+    for model in models:  # a typo in the last id should not cost the first model's run
+        if isinstance(model, str):
+            parse_model_id(model)
     keys = ("format", "labels_file", "limit", "per_class", "seed")
     dataset = prepare_dataset(data, **{k: options.pop(k) for k in keys if k in options})
     return [evaluate(model, dataset, **options) for model in models]

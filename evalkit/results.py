@@ -75,7 +75,8 @@ class RunResult:
         matches = [run for run in runs if run.id == model]
         if not matches:
             ids = ", ".join(run.id for run in runs)
-            raise EvalkitError(f"{path} has no run of {model!r}; it has: {ids}")
+            wanted = f"no run of {model!r}" if model else f"{len(runs)} runs; name one"
+            raise EvalkitError(f"{path} has {wanted}; it has: {ids}")
         return matches[0]
 
 

@@ -19,6 +19,7 @@ from tqdm import tqdm
 
 from evalkit.data.datasets import Dataset, Sample
 from evalkit.data.decode import DecodeError, decode_image
+from evalkit.errors import EvalkitError
 from evalkit.metrics import topk_indices
 from evalkit.models.base import ModelAdapter
 
@@ -115,11 +116,28 @@ def batches(
         yield batch
 
 
+def _predict(adapter: ModelAdapter, inputs: np.ndarray) -> np.ndarray:
+    """The adapter's probabilities, or a clear error when its model rejects the inputs."""
+    try:
+        scores = adapter.predict(inputs)
+    except Exception as error:  # frameworks raise many types for a shape/dtype mismatch
+        raise EvalkitError(
+            f"{adapter.id} failed on a batch of shape {inputs.shape} ({type(error).__name__}: "
+            f"{str(error)[:300]}); check the model's preprocessing (input size, layout)"
+        ) from error
+    if scores.shape != (len(inputs), adapter.labels.num_outputs):
+        raise EvalkitError(
+            f"{adapter.id} returned scores of shape {scores.shape}, expected "
+            f"({len(inputs)}, {adapter.labels.num_outputs}) for its label space"
+        )
+    return scores
+
+
 def _infer(adapter: ModelAdapter, batch: list[Loaded], raw: RawRun) -> None:
     start = time.perf_counter()
     inputs = np.stack([item.array for item in batch if item.array is not None])
     stacked = time.perf_counter()
-    scores = adapter.predict(inputs)
+    scores = _predict(adapter, inputs)
     done = time.perf_counter()
     top = topk_indices(scores, TOP_K)
     raw.topk.append(top)
@@ -165,5 +183,5 @@ def _warm_up(adapter: ModelAdapter, batch: list[Loaded], rounds: int, raw: RawRu
     start = time.perf_counter()
     inputs = np.stack([item.array for item in batch if item.array is not None])
     for _ in range(rounds):
-        adapter.predict(inputs)
+        _predict(adapter, inputs)
     raw.add_stage("warmup", time.perf_counter() - start)

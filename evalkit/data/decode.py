@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import warnings
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -24,13 +23,13 @@ def decode_image(data: bytes) -> Image.Image:
     if not data:
         raise DecodeError("empty file (0 bytes)")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data))
-            image.load()
+        image = Image.open(io.BytesIO(data))
+        image.load()
     except UnidentifiedImageError:
         raise DecodeError("not an image Pillow can identify") from None
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombWarning) as error:
+    except Image.DecompressionBombError as error:
+        raise DecodeError(f"too large to decode safely: {error}") from None
+    except (OSError, SyntaxError, ValueError) as error:
         raise DecodeError(f"cannot decode: {error}") from None
     return _to_rgb(image)
 

@@ -3,7 +3,8 @@
 A model file alone does not say how to preprocess images or what its outputs mean, so evalkit
 reads both from a card beside it, ``FILE.evalkit.json``::
 
-    {"classes": ["0", "1", ...], "outputs": "logits" | "probabilities",
+    {"classes": ["0", "1", ...] | "imagenet-1k" | "imagenet-1k+background",
+     "outputs": "logits" | "probabilities",
      "preprocessing": {"crop": 32, "resize": null, "interpolation": "bilinear",
                        "divide_by": 255.0, "mean": [...], "std": [...], "layout": "NCHW"}}
 """
@@ -29,17 +30,28 @@ from evalkit.preprocess import ImageTransform
 CARD_SUFFIX = ".evalkit.json"
 
 
+IMAGENET_SPACES = {"imagenet-1k": False, "imagenet-1k+background": True}
+
+
 @dataclass(frozen=True)
 class ModelCard:
-    classes: tuple[str, ...]
+    """``classes``: class names in output order, or the name of an ImageNet label space."""
+
+    classes: tuple[str, ...] | str
     transform: ImageTransform
     outputs: str = "logits"
+
+    def label_space(self) -> LabelSpace:
+        if isinstance(self.classes, str):
+            return LabelSpace.imagenet1k(background=IMAGENET_SPACES[self.classes])
+        return LabelSpace.from_names(self.classes)
 
     def to_json(self) -> dict[str, Any]:
         spec = {
             k: v for k, v in self.transform.describe().items() if k not in {"resize_mode", "color"}
         }
-        return {"classes": list(self.classes), "outputs": self.outputs, "preprocessing": spec}
+        classes = self.classes if isinstance(self.classes, str) else list(self.classes)
+        return {"classes": classes, "outputs": self.outputs, "preprocessing": spec}
 
     def save(self, model_file: Path) -> Path:
         path = card_path(model_file)
@@ -65,7 +77,13 @@ def read_card(model_file: Path) -> ModelCard:
                 "std": tuple(spec.get("std", (1, 1, 1))),
             }
         )
-        return ModelCard(tuple(str(c) for c in raw["classes"]), transform, raw["outputs"])
+        classes = raw["classes"]
+        if isinstance(classes, str) and classes not in IMAGENET_SPACES:
+            raise ValueError(f"classes must be a list or one of {', '.join(IMAGENET_SPACES)}")
+        if raw["outputs"] not in ("logits", "probabilities"):
+            raise ValueError("outputs must be 'logits' or 'probabilities'")
+        names = classes if isinstance(classes, str) else tuple(str(c) for c in classes)
+        return ModelCard(names, transform, raw["outputs"])
     except (ValueError, KeyError, TypeError) as error:
         raise EvalkitError(f"model card {path} is invalid: {error!r}") from None
 
@@ -83,7 +101,7 @@ class _CardAdapter:
         self.id = model_id
         self.path = path
         self.card = read_card(path)
-        self.labels = LabelSpace.from_names(self.card.classes)
+        self.labels = self.card.label_space()
 
     def preprocess(self, image: Image.Image) -> np.ndarray:
         return self.card.transform(image)
