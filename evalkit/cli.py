@@ -65,6 +65,29 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", type=Path, help="output folder (default reports/<timestamp>)")
     demo.add_argument("--cache", type=Path, help="demo data/model cache (default ~/.cache/evalkit)")
     demo.set_defaults(handler=cmd_demo)
+    compare = commands.add_parser(
+        "compare", help="compare two results files on the same samples (paired McNemar test)"
+    )
+    compare.add_argument("baseline", type=Path, help="baseline results.json (or its folder)")
+    compare.add_argument("current", type=Path, help="current results.json (or its folder)")
+    compare.add_argument(
+        "--max-drop",
+        type=float,
+        default=1.0,
+        help="smallest top-1 drop, in points, that counts (default 1.0)",
+    )
+    compare.add_argument(
+        "--alpha",
+        type=float,
+        default=0.01,
+        help="significance level of the one-sided test (default 0.01)",
+    )
+    compare.add_argument(
+        "--fail-on-regression",
+        action="store_true",
+        help="exit with status 1 when any model regressed",
+    )
+    compare.set_defaults(handler=cmd_compare)
     models = commands.add_parser("models", help="what can be evaluated; where weights are found")
     models.set_defaults(handler=cmd_models)
     return parser
@@ -102,6 +125,25 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from evalkit.demo import run_demo
 
     run_demo(args.out or default_out(), cache=args.cache)
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from evalkit.compare import compare_files
+    from evalkit.errors import RegressionError
+    from evalkit.results import load_results
+
+    comparisons = compare_files(
+        load_results(args.baseline),
+        load_results(args.current),
+        max_drop=args.max_drop / 100,
+        alpha=args.alpha,
+    )
+    for comparison in comparisons:
+        print(comparison.summary())
+    regressed = [c.model for c in comparisons if c.regression]
+    if regressed and args.fail_on_regression:
+        raise RegressionError(f"accuracy regression in {', '.join(regressed)}")
     return 0
 
 
