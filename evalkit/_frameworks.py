@@ -89,4 +89,6 @@ def import_tensorflow() -> ModuleType:
     with quiet_native_stderr():
         import tensorflow as tf
 
+        tf.config.list_physical_devices("GPU")  # probing logs a CUDA error when there is none
+
     return tf

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from evalkit._frameworks import import_tensorflow, quiet_native_stderr
+from evalkit._frameworks import import_tensorflow
 from evalkit.errors import EvalkitError
 from evalkit.models._torch import DEVICES
 
@@ -17,8 +17,7 @@ def tf_device(device: str) -> str:
     tf = import_tensorflow()
     if device not in DEVICES:
         raise EvalkitError(f"unknown device {device!r}; choose one of {', '.join(DEVICES)}")
-    with quiet_native_stderr():  # probing for a GPU logs a CUDA error when there is none
-        gpus = tf.config.list_physical_devices("GPU")
+    gpus = tf.config.list_physical_devices("GPU")  # probed quietly at import
     for gpu in gpus:
         # raises once the GPU is initialised: the setting only applies before first use
         with contextlib.suppress(RuntimeError):

@@ -55,6 +55,20 @@ def weights_record(path: Path | None, source: str, **extra: Any) -> dict[str, An
     return record
 
 
+def describe_model(
+    adapter: ModelAdapter, weights: dict[str, Any], preprocessing: dict[str, Any], **extra: Any
+) -> dict[str, Any]:
+    """The ``model`` section every adapter's ``describe()`` returns."""
+    return {
+        "id": adapter.id,
+        "framework": adapter.framework,
+        "weights": weights,
+        "preprocessing": preprocessing,
+        "label_space": adapter.labels.describe(),
+        **extra,
+    }
+
+
 def softmax(logits: np.ndarray) -> np.ndarray:
     shifted = logits - logits.max(axis=1, keepdims=True)
     exp = np.exp(shifted)

@@ -24,7 +24,7 @@ from evalkit.errors import EvalkitError
 from evalkit.labels import LabelSpace
 from evalkit.models._keras import KerasInference, tf_device
 from evalkit.models._torch import TorchInference
-from evalkit.models.base import weights_record
+from evalkit.models.base import describe_model, weights_record
 from evalkit.preprocess import ImageTransform
 
 CARD_SUFFIX = ".evalkit.json"
@@ -112,13 +112,7 @@ class _CardAdapter:
     def describe(self) -> dict[str, Any]:
         preprocessing = self.card.transform.describe()
         preprocessing["source"] = str(card_path(self.path))
-        return {
-            "id": self.id,
-            "framework": self.framework,
-            "weights": weights_record(self.path, "file"),
-            "preprocessing": preprocessing,
-            "label_space": self.labels.describe(),
-        }
+        return describe_model(self, weights_record(self.path, "file"), preprocessing)
 
     def runtime(self) -> dict[str, Any]:
         return self.inference.runtime()

@@ -23,7 +23,7 @@ from evalkit.errors import EvalkitError
 from evalkit.labels import LabelSpace
 from evalkit.models._keras import KerasInference, tf_device
 from evalkit.models._torch import is_offline
-from evalkit.models.base import weights_record
+from evalkit.models.base import describe_model, weights_record
 from evalkit.preprocess import ImageTransform
 
 CROP_FRACTION = 0.875
@@ -153,14 +153,8 @@ class KerasApplicationAdapter:
         probe = np.array([[[0.0, 0.0, 0.0], [255.0, 255.0, 255.0]]], dtype=np.float32)
         low, high = self.module.preprocess_input(probe)[0].tolist()
         preprocessing["then_maps"] = {"0": low, "255": high}
-        return {
-            "id": self.id,
-            "framework": self.framework,
-            "weights": self.weights_info,
-            "preprocessing": preprocessing,
-            "label_space": self.labels.describe(),
-            "params": int(self.inference.model.count_params()),
-        }
+        params = int(self.inference.model.count_params())
+        return describe_model(self, self.weights_info, preprocessing, params=params)
 
     def runtime(self) -> dict[str, Any]:
         return self.inference.runtime()

@@ -18,7 +18,7 @@ from evalkit._frameworks import import_torch
 from evalkit.errors import EvalkitError
 from evalkit.labels import LabelSpace
 from evalkit.models._torch import TorchInference, is_offline, load_state_dict
-from evalkit.models.base import weights_record
+from evalkit.models.base import describe_model, weights_record
 from evalkit.preprocess import ImageTransform
 
 
@@ -139,15 +139,10 @@ class TorchvisionAdapter:
     def describe(self) -> dict[str, Any]:
         preprocessing = self.transform.describe()
         preprocessing["source"] = f"torchvision.models.{self.weights}.transforms()"
-        return {
-            "id": self.id,
-            "framework": self.framework,
-            "weights": self.weights_info,
-            "preprocessing": preprocessing,
-            "label_space": self.labels.describe(),
-            "published_metrics": self.published,
-            "params": sum(p.numel() for p in self.inference.module.parameters()),
-        }
+        params = sum(p.numel() for p in self.inference.module.parameters())
+        return describe_model(
+            self, self.weights_info, preprocessing, published_metrics=self.published, params=params
+        )
 
     def runtime(self) -> dict[str, Any]:
         return self.inference.runtime() | {"torchvision": _torchvision().__version__}
