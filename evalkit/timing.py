@@ -39,6 +39,7 @@ def summarize(
     full = [s for s, n in zip(batch_seconds, batch_sizes, strict=True) if n == batch_size]
     per_image = [s / n for s, n in zip(batch_seconds, batch_sizes, strict=True)]
     forward = stages.get("forward", 0.0)
+    timed_wall = wall - stages.get("warmup", 0.0)  # warm-up is excluded from throughput
     return {
         "batch_size": batch_size,
         "warmup_batches": warmup,
@@ -46,7 +47,7 @@ def summarize(
         "images": images,
         "batch_latency_ms": percentiles_ms(full or list(batch_seconds)),
         "image_latency_ms": percentiles_ms(per_image),
-        "throughput_img_s": images / wall if wall > 0 else float("nan"),
+        "throughput_img_s": images / timed_wall if timed_wall > 0 else float("nan"),
         "forward_throughput_img_s": images / forward if forward > 0 else float("nan"),
         "stages_s": {**stages, "wall": wall},
         "peak_rss_mb": peak_rss_mb(),
