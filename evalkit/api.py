@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -158,7 +157,7 @@ def _build_result(
         warmup=timing_args["warmup"],
     )
     timing["device"] = runtime["device"]
-    fingerprint = hashlib.sha256("".join(raw.fingerprint_lines).encode()).hexdigest()
+    fingerprint = raw.fingerprint.hexdigest()
     return RunResult(
         model=adapter.describe(),
         dataset=dataset.describe()

@@ -13,6 +13,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from tqdm import tqdm
@@ -47,7 +48,8 @@ class RawRun:
     topk: list[np.ndarray] = field(default_factory=list)
     probs: list[np.ndarray] = field(default_factory=list)
     failures: list[tuple[int, str]] = field(default_factory=list)
-    fingerprint_lines: list[str] = field(default_factory=list)
+    fingerprint: Any = field(default_factory=hashlib.sha256)  # over every sample seen
+    seen: int = 0
     batch_seconds: list[float] = field(default_factory=list)
     batch_sizes: list[int] = field(default_factory=list)
     stages: dict[str, float] = field(default_factory=dict)
@@ -100,9 +102,9 @@ def batches(
     batch: list[Loaded] = []
     for item in loaded:
         sample = dataset.samples[item.index]
-        raw.fingerprint_lines.append(
-            f"{dataset.relative(sample)}\t{item.size}\t{sample.label}\t{item.sha256}\n"
-        )
+        line = f"{dataset.relative(sample)}\t{item.size}\t{sample.label}\t{item.sha256}\n"
+        raw.fingerprint.update(line.encode())
+        raw.seen += 1
         raw.add_stage("read_decode", item.decode_s)
         raw.add_stage("preprocess", item.preprocess_s)
         if item.error is not None:
@@ -173,7 +175,7 @@ def run_model(
             if number == 0:
                 _warm_up(adapter, batch, warmup, raw)
             _infer(adapter, batch, raw)
-            bar.update(len(raw.fingerprint_lines) - bar.n)
+            bar.update(raw.seen - bar.n)
     bar.close()
     return raw
 
