@@ -46,3 +46,12 @@ def assert_user_error(done: subprocess.CompletedProcess[str], *fragments: str) -
     assert "Traceback" not in done.stderr
     for fragment in fragments:
         assert fragment in lines[0], lines[0]
+
+
+def run_with_weights(
+    model: str, data: Path, weights_file: Path, *extra: str | Path
+) -> subprocess.CompletedProcess[str]:
+    """``evalkit run`` of one model on ``data`` with a local weights file."""
+    return run_cli(
+        "run", "--model", model, "--data", data, "--weights", f"{model}={weights_file}", *extra
+    )

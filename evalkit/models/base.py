@@ -67,10 +67,3 @@ def describe_model(
         "label_space": adapter.labels.describe(),
         **extra,
     }
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    exp = np.exp(shifted)
-    result: np.ndarray = exp / exp.sum(axis=1, keepdims=True)
-    return result

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import assert_user_error, run_cli
+from helpers import assert_user_error, run_cli, run_with_weights
 
 
 @pytest.mark.parametrize(
@@ -69,28 +69,16 @@ def test_labels_the_model_cannot_predict(
     from helpers import make_imagefolder
 
     data = make_imagefolder(tmp_path / "pets", photos, labels=("cat", "n01440764", "dragon"))
-    done = run_cli(
-        "run",
-        "--model",
-        "torchvision:resnet18",
-        "--data",
-        data,
-        "--weights",
-        f"torchvision:resnet18={weight_files['resnet18']}",
-        "--out",
-        tmp_path / "out",
+    done = run_with_weights(
+        "torchvision:resnet18", data, weight_files["resnet18"], "--out", tmp_path / "out"
     )
     assert_user_error(done, "2 dataset label(s)", "'cat'", "'dragon'", "--class-map")
     class_map = tmp_path / "map.csv"
     class_map.write_text("cat,tabby\ndragon,Komodo dragon\n")
-    done = run_cli(
-        "run",
-        "--model",
+    done = run_with_weights(
         "torchvision:resnet18",
-        "--data",
         data,
-        "--weights",
-        f"torchvision:resnet18={weight_files['resnet18']}",
+        weight_files["resnet18"],
         "--class-map",
         class_map,
         "--out",

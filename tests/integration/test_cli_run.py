@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from helpers import WNIDS, assert_user_error, run_cli
+from helpers import WNIDS, assert_user_error, run_cli, run_with_weights
 
 
 def test_seed_models_on_an_imagefolder(
@@ -72,17 +72,8 @@ def test_strict_turns_unreadable_images_into_a_failure(
 ) -> None:
     (imagenet_folder / WNIDS[0] / "zero.jpg").write_bytes(b"")
     out = tmp_path / "strict"
-    done = run_cli(
-        "run",
-        "--model",
-        "torchvision:resnet18",
-        "--data",
-        imagenet_folder,
-        "--strict",
-        "--out",
-        out,
-        "--weights",
-        f"torchvision:resnet18={weight_files['resnet18']}",
+    done = run_with_weights(
+        "torchvision:resnet18", imagenet_folder, weight_files["resnet18"], "--strict", "--out", out
     )
     assert_user_error(done, "1 of 7 images failed", "zero.jpg", "empty file")
     assert not out.exists()
