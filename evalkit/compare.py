@@ -6,11 +6,15 @@ under no real change (one-sided exact McNemar test on per-sample top-1 correctne
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
-from scipy.stats import binomtest
+import pandas as pd
+from scipy.stats import binom
 
 from evalkit.errors import EvalkitError
 from evalkit.results import RunResult
@@ -19,15 +23,55 @@ MAX_DROP = 0.01  # one accuracy point
 ALPHA = 0.01
 
 
-def mcnemar_worse_p(worse: int, better: int) -> float:
-    """One-sided exact McNemar p-value that the current run is worse.
+def mcnemar_worse_p(worse: Any, better: Any) -> Any:
+    """One-sided exact McNemar p-value that the current run is worse (scalars or arrays).
 
     ``worse``: samples the baseline got right and the current run wrong; ``better``: the other
-    way round. Under no change, each discordant sample is equally likely to go either way.
+    way round. Under no change, each discordant sample is equally likely to go either way, so
+    the p-value is P(X >= worse) for X ~ Binomial(worse + better, 1/2) (1 when nothing flipped).
     """
-    if worse + better == 0:
-        return 1.0
-    return float(binomtest(worse, worse + better, 0.5, alternative="greater").pvalue)
+    worse, better = np.asarray(worse), np.asarray(better)
+    p = binom.sf(worse - 1, worse + better, 0.5)
+    p = np.where(worse + better == 0, 1.0, p)
+    return float(p) if p.ndim == 0 else p
+
+
+def is_regression(worse: Any, better: Any, n: int, max_drop: float, alpha: float) -> Any:
+    """The gate's verdict: a top-1 drop of at least ``max_drop`` that is significant at ``alpha``.
+
+    Works on arrays too, so the simulation in :func:`simulate_gate` runs exactly this rule.
+    """
+    drop = (np.asarray(worse) - np.asarray(better)) / n
+    verdict = (drop >= max_drop - 1e-12) & (mcnemar_worse_p(worse, better) < alpha)
+    return bool(verdict) if np.ndim(verdict) == 0 else verdict
+
+
+def simulate_gate(
+    *,
+    n: int,
+    accuracy: float,
+    drop: float,
+    discordance: float,
+    trials: int = 2000,
+    seed: int = 0,
+    max_drop: float = MAX_DROP,
+    alpha: float = ALPHA,
+) -> float:
+    """Fraction of simulated comparisons that the gate calls a regression.
+
+    The baseline gets each of ``n`` samples right with probability ``accuracy``. The current
+    model disagrees with it on a fraction ``discordance`` of the samples (run-to-run noise, a
+    retrained or quantized model) and is ``drop`` worse on average: right->wrong flips happen on
+    ``(discordance + drop) / 2`` of the samples, wrong->right on ``(discordance - drop) / 2``.
+    ``drop=0`` measures the false-alarm rate; ``drop>0`` the power.
+    """
+    if not 0 <= drop <= discordance:
+        raise ValueError("need 0 <= drop <= discordance")
+    rng = np.random.default_rng(seed)
+    right = rng.binomial(n, accuracy, size=trials)
+    worse = rng.binomial(right, min(1.0, (discordance + drop) / 2 / accuracy))
+    better = rng.binomial(n - right, min(1.0, (discordance - drop) / 2 / (1 - accuracy)))
+    return float(np.mean(is_regression(worse, better, n, max_drop, alpha)))
 
 
 @dataclass(frozen=True)
@@ -48,7 +92,7 @@ class Comparison:
 
     @property
     def regression(self) -> bool:
-        return -self.delta >= self.max_drop and self.p_value < self.alpha
+        return bool(is_regression(self.worse, self.better, self.n, self.max_drop, self.alpha))
 
     def summary(self) -> str:
         verdict = "REGRESSION" if self.regression else "ok"
@@ -61,6 +105,18 @@ class Comparison:
         )
 
 
+def _canonical(value: Any) -> Any:
+    """``value`` as it reads back from JSON (tuples become lists), for comparing runs."""
+    return json.loads(json.dumps(value, sort_keys=True, default=str))
+
+
+def _preprocessing(run: RunResult) -> Any:
+    """The preprocessing steps of a run, without where they were read from (a path)."""
+    steps = dict(run.model.get("preprocessing") or {})
+    steps.pop("source", None)
+    return _canonical(steps)
+
+
 def _check_comparable(baseline: RunResult, current: RunResult) -> None:
     if baseline.dataset.get("fingerprint") != current.dataset.get("fingerprint"):
         raise EvalkitError(
@@ -68,26 +124,50 @@ def _check_comparable(baseline: RunResult, current: RunResult) -> None:
             f"{baseline.dataset.get('fingerprint')} vs {current.dataset.get('fingerprint')}); "
             "evaluate both on the same files, or re-create the baseline"
         )
-    if baseline.model.get("preprocessing") != current.model.get("preprocessing"):
+    if _preprocessing(baseline) != _preprocessing(current):
         raise EvalkitError(
             f"{current.id}: the runs used different preprocessing; a comparison would mix a "
             "model change with a preprocessing change — re-create the baseline"
         )
 
 
-def paired_correct(baseline: RunResult, current: RunResult) -> tuple[np.ndarray, np.ndarray]:
-    """Per-sample top-1 correctness of both runs, aligned on the image path."""
+def aligned_predictions(
+    baseline: RunResult, current: RunResult
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Both runs' predictions indexed by image path, in the same order."""
     _check_comparable(baseline, current)
     left = baseline.predictions.set_index("path")
     right = current.predictions.set_index("path")
     paths = left.index.intersection(right.index)
     if len(paths) != len(left) or len(paths) != len(right):
         raise EvalkitError(f"{current.id}: the runs' predictions cover different images")
-    left, right = left.loc[paths], right.loc[paths]
+    return left.loc[paths], right.loc[paths]
+
+
+def paired_correct(baseline: RunResult, current: RunResult) -> tuple[np.ndarray, np.ndarray]:
+    """Per-sample top-1 correctness of both runs, aligned on the image path."""
+    left, right = aligned_predictions(baseline, current)
     return (
         (left["top1"] == left["target"]).to_numpy(),
         (right["top1"] == right["target"]).to_numpy(),
     )
+
+
+def flipped_samples(baseline: RunResult, current: RunResult) -> pd.DataFrame:
+    """Samples whose top-1 correctness changed: path, label, both predictions, direction."""
+    left, right = aligned_predictions(baseline, current)
+    before = left["top1"] == left["target"]
+    after = right["top1"] == right["target"]
+    changed = before != after
+    return pd.DataFrame(
+        {
+            "path": left.index[changed],
+            "label": left.loc[changed, "label"].to_numpy(),
+            "baseline_predicted": left.loc[changed, "predicted"].to_numpy(),
+            "current_predicted": right.loc[changed, "predicted"].to_numpy(),
+            "change": np.where(before[changed], "newly wrong", "newly right"),
+        }
+    ).sort_values(["change", "path"], ignore_index=True)
 
 
 def compare_runs(
@@ -121,3 +201,45 @@ def compare_files(
             f"(baseline: {', '.join(before)}; current: {', '.join(r.id for r in current)})"
         )
     return [compare_runs(old, new, **limits) for old, new in pairs]
+
+
+LATENCY_STATS = ("p50", "p90", "p99")
+
+
+@dataclass(frozen=True)
+class SlowdownCheck:
+    """``p50:25%``: fail when the batch latency statistic grew by more than 25% (opt-in)."""
+
+    stat: str
+    limit: float
+
+    @classmethod
+    def parse(cls, text: str) -> SlowdownCheck:
+        match = re.fullmatch(r"\s*(p\d+)\s*:\s*(\d+(?:\.\d+)?)\s*%\s*", text)
+        if not match or match.group(1) not in LATENCY_STATS:
+            raise ValueError(
+                f"expected STAT:PERCENT% with STAT one of {', '.join(LATENCY_STATS)} "
+                f"(e.g. p50:25%), got {text!r}"
+            )
+        return cls(match.group(1), float(match.group(2)) / 100)
+
+    def fails(self, current: RunResult, baseline: RunResult) -> str | None:
+        before = baseline.timing["batch_latency_ms"][self.stat]
+        after = current.timing["batch_latency_ms"][self.stat]
+        if not before or after is None or after <= before * (1 + self.limit):
+            return None
+        return (
+            f"{current.id}: batch latency {self.stat} {before:.1f} ms -> {after:.1f} ms "
+            f"(+{100 * (after / before - 1):.0f}%, limit +{100 * self.limit:g}%)"
+        )
+
+
+def machine_differences(current: RunResult, baseline: RunResult) -> list[str]:
+    """What makes timings of two runs incomparable (CPU, cores, device, batch size)."""
+    pairs = {
+        "cpu": (baseline.environment.get("cpu"), current.environment.get("cpu")),
+        "cpu_count": (baseline.environment.get("cpu_count"), current.environment.get("cpu_count")),
+        "device": (baseline.timing.get("device"), current.timing.get("device")),
+        "batch_size": (baseline.timing.get("batch_size"), current.timing.get("batch_size")),
+    }
+    return [f"{key} {old} vs {new}" for key, (old, new) in pairs.items() if old != new]

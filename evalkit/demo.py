@@ -12,6 +12,8 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -164,13 +166,36 @@ def demo_models(root: Path, train: Path) -> list[str]:
     return models
 
 
+@contextmanager
+def _locked(root: Path) -> Iterator[None]:
+    """Hold an exclusive lock on the cache, so concurrent processes build it only once."""
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / ".lock", "w") as handle:
+        try:
+            import fcntl
+        except ImportError:  # not POSIX: no lock, the staged writes still never expose halves
+            yield
+            return
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def prepare_demo(cache: Path | None = None) -> tuple[list[str], Path]:
+    """The demo's model ids and its held-out ImageFolder, built (once) in the cache."""
+    root = cache_root(cache)
+    with _locked(root):
+        train, test = write_digits(root)
+        return demo_models(root, train), test
+
+
 def run_demo(out: Path, cache: Path | None = None) -> list[RunResult]:
     from evalkit.table import print_summary
 
-    root = cache_root(cache)
-    root.mkdir(parents=True, exist_ok=True)
-    train, test = write_digits(root)
-    runs = evaluate_many(demo_models(root, train), test, batch_size=64)
+    models, test = prepare_demo(cache)
+    runs = evaluate_many(models, test, batch_size=64)
     path = save_results(runs, out)
     print_summary(runs)
     print(f"results: {path}")

@@ -20,3 +20,7 @@ class RegressionError(EvalkitError):
     """An accuracy regression was detected (exit status 1)."""
 
     exit_code = 1
+
+
+class MissingWeightsError(EvalkitError):
+    """A model's weights are neither given, cached, nor downloadable here."""

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -71,3 +73,61 @@ def print_summary(runs: Sequence[RunResult], console: Console | None = None) -> 
     console.print(comparison_table(runs))
     for line in notes(runs):
         console.print(f"note: {line}", markup=False, highlight=False)
+
+
+GATE_COLUMNS = (
+    "model",
+    "data",
+    "n",
+    "top-1 % [95% CI]",
+    "top-5 %",
+    "baseline top-1 %",
+    "Δ points",
+    "McNemar p",
+    "verdict",
+    "batch p50 ms",
+)
+
+
+def _number(value: float | None, scale: float = 100, fmt: str = ".2f") -> str:
+    return "—" if value is None or math.isnan(value) else f"{scale * value:{fmt}}"
+
+
+def gate_cells(row: dict[str, Any]) -> list[str]:
+    """One summary row of the pytest gate, as text cells in :data:`GATE_COLUMNS` order."""
+    interval = f"{_number(row['top1'])} [{_number(row['top1_low'], fmt='.1f')}, " + (
+        f"{_number(row['top1_high'], fmt='.1f')}]"
+    )
+    return [
+        row["model"],
+        row["data"],
+        str(row["n"]),
+        interval,
+        _number(row["top5"]),
+        _number(row["baseline_top1"]),
+        _number(row["delta"], fmt="+.2f"),
+        _number(row["p_value"], scale=1, fmt=".3g"),
+        row["verdict"],
+        _number(row["p50_ms"], scale=1, fmt=".1f"),
+    ]
+
+
+def gate_table(rows: Sequence[dict[str, Any]]) -> Table:
+    table = Table(box=box.SIMPLE_HEAD)
+    for column in GATE_COLUMNS:
+        left = column in ("model", "data")
+        table.add_column(column, justify="left" if left else "right", no_wrap=True)
+    for row in rows:
+        table.add_row(*gate_cells(row))
+    return table
+
+
+def gate_markdown(rows: Sequence[dict[str, Any]]) -> str:
+    """The gate's summary as a Markdown table (for ``GITHUB_STEP_SUMMARY``)."""
+
+    def line(cells: Sequence[str]) -> str:
+        return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
+
+    lines = ["### evalkit", "", line(GATE_COLUMNS), line(["---"] * len(GATE_COLUMNS))]
+    lines += [line(gate_cells(row)) for row in rows]
+    return "\n".join(lines) + "\n"

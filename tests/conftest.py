@@ -3,6 +3,7 @@ caches point into a temporary folder (set before any framework is imported)."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -15,11 +16,16 @@ from PIL import Image
 
 from helpers import make_imagefolder
 
+pytest_plugins = ["pytester"]
+
 _HOME = Path(tempfile.mkdtemp(prefix="evalkit-tests-"))
+# the demo cache (models trained once, under a lock) is shared by the xdist workers of one run
+_RUN = os.environ.get("PYTEST_XDIST_TESTRUNUID")
+_SHARED = Path(tempfile.gettempdir()) / f"evalkit-tests-{_RUN}" if _RUN else _HOME
 os.environ["EVALKIT_OFFLINE"] = "1"
 os.environ["TORCH_HOME"] = str(_HOME / "torch")
 os.environ["KERAS_HOME"] = str(_HOME / "keras")
-os.environ["EVALKIT_CACHE"] = str(_HOME / "evalkit-cache")
+os.environ["EVALKIT_CACHE"] = str(_SHARED / "evalkit-cache")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
@@ -76,3 +82,15 @@ keras.applications.MobileNetV2(weights=None).save_weights({str(folder / "mnv2.we
         "resnet18": folder / "resnet18.pth",
         "mobilenet_v2": folder / "mnv2.weights.h5",
     }
+
+
+@pytest.fixture(scope="session")
+def demo() -> tuple[dict[str, str], Path]:
+    """The demo's two trained models ({"torch": id, "keras": id}) and its held-out digits."""
+    code = "import json; from evalkit.demo import prepare_demo; "
+    code += "print(json.dumps(prepare_demo(), default=str))"
+    done = subprocess.run(
+        [sys.executable, "-c", code], check=True, capture_output=True, text=True, timeout=600
+    )
+    (torch_model, keras_model), data = json.loads(done.stdout.splitlines()[-1])
+    return {"torch": torch_model, "keras": keras_model}, Path(data)

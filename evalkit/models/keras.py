@@ -19,7 +19,7 @@ import numpy as np
 from PIL import Image
 
 from evalkit._frameworks import import_tensorflow
-from evalkit.errors import EvalkitError
+from evalkit.errors import EvalkitError, MissingWeightsError
 from evalkit.labels import LabelSpace
 from evalkit.models._keras import KerasInference, tf_device
 from evalkit.models._torch import is_offline
@@ -109,7 +109,7 @@ def _build(
         with _watch_cache(found):
             model = builder(weights="imagenet")
     except _WeightsMissing as missing:
-        raise EvalkitError(
+        raise MissingWeightsError(
             f"weights for {model_id} not found at {missing.expected} and not downloadable here; "
             f"copy the file there, or pass --weights {model_id}=FILE (.weights.h5 or .keras)"
         ) from None

@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image
 
 from evalkit._frameworks import import_torch
-from evalkit.errors import EvalkitError
+from evalkit.errors import EvalkitError, MissingWeightsError
 from evalkit.labels import LabelSpace
 from evalkit.models._torch import TorchInference, is_offline, load_state_dict
 from evalkit.models.base import describe_model, weights_record
@@ -75,7 +75,7 @@ def _resolve_weights(
     elif not is_offline() and _download(weights):
         path, source = cached, "download"
     else:
-        raise EvalkitError(
+        raise MissingWeightsError(
             f"weights for {model_id} not found at {cached} and not downloadable here; copy "
             f"{weights.url} there, or pass --weights {model_id}=FILE (a state_dict)"
         )

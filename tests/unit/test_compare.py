@@ -6,8 +6,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from scipy.stats import binomtest
 
-from evalkit.compare import compare_runs, mcnemar_worse_p
+from evalkit.compare import (
+    SlowdownCheck,
+    compare_runs,
+    flipped_samples,
+    is_regression,
+    machine_differences,
+    mcnemar_worse_p,
+    simulate_gate,
+)
 from evalkit.errors import EvalkitError
 from evalkit.results import RunResult, save_results
 from helpers import run_cli
@@ -18,8 +27,10 @@ def run_with(correct: np.ndarray, fingerprint: str = "sha256:a") -> RunResult:
     predictions = pd.DataFrame(
         {
             "path": [f"img{i}.png" for i in range(n)],
+            "label": "cat",
             "target": np.zeros(n, int),
             "top1": np.where(correct, 0, 1),
+            "predicted": np.where(correct, "cat", "dog"),
         }
     )
     return RunResult(
@@ -73,3 +84,87 @@ def test_cli_compare_exit_codes(tmp_path: Path, rng: np.random.Generator) -> Non
     (tmp_path / "bad.json").write_text("[")
     done = run_cli("compare", tmp_path / "bad.json", tmp_path / "base")
     assert done.returncode == 2 and "not an evalkit results file" in done.stderr
+
+
+def test_vectorised_mcnemar_matches_scipy_binomtest() -> None:
+    worse, better = np.array([0, 3, 10, 40, 7]), np.array([0, 3, 2, 25, 9])
+    expected = [
+        1.0 if w + b == 0 else binomtest(w, w + b, 0.5, alternative="greater").pvalue
+        for w, b in zip(worse, better, strict=True)
+    ]
+    np.testing.assert_allclose(mcnemar_worse_p(worse, better), expected, rtol=1e-10)
+    assert is_regression(30, 5, 1000, 0.01, 0.01)
+    assert not is_regression(9, 0, 1000, 0.01, 0.01)  # significant but under one point
+    assert not is_regression(60, 40, 1000, 0.01, 0.01)  # two points but not significant
+
+
+@pytest.mark.parametrize("discordance", [0.01, 0.03, 0.06, 0.10, 0.20])
+def test_simulated_false_alarm_rate_is_at_most_one_percent(discordance: float) -> None:
+    assert simulate_gate(n=1000, accuracy=0.8, drop=0.0, discordance=discordance) <= 0.01
+
+
+@pytest.mark.parametrize("discordance", [0.03, 0.05, 0.06])
+def test_simulated_power_for_a_three_point_drop_on_1000_samples(discordance: float) -> None:
+    """>= 90% while the models disagree on <= 6% of samples (docs/gate.md has the full table)."""
+    assert simulate_gate(n=1000, accuracy=0.8, drop=0.03, discordance=discordance) >= 0.90
+
+
+def test_simulation_rejects_impossible_settings() -> None:
+    with pytest.raises(ValueError, match="drop <= discordance"):
+        simulate_gate(n=100, accuracy=0.5, drop=0.05, discordance=0.01)
+
+
+def test_flipped_samples_lists_both_directions() -> None:
+    before = run_with(np.array([True, True, False, False]))
+    after = run_with(np.array([True, False, True, False]))
+    flips = flipped_samples(before, after)
+    assert flips.to_dict("records") == [
+        {
+            "path": "img2.png",
+            "label": "cat",
+            "baseline_predicted": "dog",
+            "current_predicted": "cat",
+            "change": "newly right",
+        },
+        {
+            "path": "img1.png",
+            "label": "cat",
+            "baseline_predicted": "cat",
+            "current_predicted": "dog",
+            "change": "newly wrong",
+        },
+    ]
+
+
+def test_slowdown_check_parses_and_judges() -> None:
+    check = SlowdownCheck.parse("p90:25%")
+    assert check == SlowdownCheck("p90", 0.25)
+    baseline, current = run_with(np.ones(2, bool)), run_with(np.ones(2, bool))
+    baseline.timing = {"batch_latency_ms": {"p90": 10.0}}
+    current.timing = {"batch_latency_ms": {"p90": 12.4}}
+    assert check.fails(current, baseline) is None
+    current.timing = {"batch_latency_ms": {"p90": 13.0}}
+    assert (
+        check.fails(current, baseline)
+        == "m: batch latency p90 10.0 ms -> 13.0 ms (+30%, limit +25%)"
+    )
+    for bad in ("p50", "p75:10%", "p50:fast", "p50:-5%"):
+        with pytest.raises(ValueError, match="STAT:PERCENT"):
+            SlowdownCheck.parse(bad)
+
+
+def test_machine_differences_name_what_changed() -> None:
+    baseline, current = run_with(np.ones(2, bool)), run_with(np.ones(2, bool))
+    baseline.environment = {"cpu": "A", "cpu_count": 2}
+    current.environment = {"cpu": "B", "cpu_count": 2}
+    assert machine_differences(current, baseline) == ["cpu A vs B"]
+
+
+def test_preprocessing_source_path_does_not_block_a_comparison() -> None:
+    baseline, current = run_with(np.ones(4, bool)), run_with(np.ones(4, bool))
+    baseline.model = {"id": "m", "preprocessing": {"crop": 8, "mean": [0.5], "source": "/a/x"}}
+    current.model = {"id": "m", "preprocessing": {"crop": 8, "mean": (0.5,), "source": "/b/x"}}
+    assert not compare_runs(baseline, current).regression
+    current.model["preprocessing"]["crop"] = 9
+    with pytest.raises(EvalkitError, match="different preprocessing"):
+        compare_runs(baseline, current)

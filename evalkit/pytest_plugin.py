@@ -1,0 +1,285 @@
+"""pytest plugin (entry point ``evalkit``): options, the ``evalkit`` fixture, the baseline gate
+and the session summary. Glue only: evaluation is :func:`evalkit.evaluate`, verdicts come from
+:mod:`evalkit.gate`. Disable with ``-p no:evalkit``.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import warnings
+from collections.abc import Generator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from evalkit.compare import SlowdownCheck
+from evalkit.data.datasets import Dataset
+from evalkit.errors import EvalkitError
+from evalkit.gate import Gate, GateSettings, merge_rows, unique_runs
+from evalkit.models.base import ModelAdapter
+from evalkit.results import RunResult, display_name, load_results, save_results
+
+GATE = pytest.StashKey[Gate]()
+ITEM = pytest.StashKey[list[pytest.Item]]()
+WORKER_ROWS = pytest.StashKey[list[dict[str, Any]]]()
+WORKER_DIR = ".evalkit-workers"
+
+
+class EvalkitTimingWarning(UserWarning):
+    """Timing was compared with a baseline measured on a different setup."""
+
+
+# name, ini type, default, help (CLI default None means "take the ini value")
+OPTIONS: tuple[tuple[str, str, Any, str], ...] = (
+    ("baseline", "string", "", "folder of baselines to compare with"),
+    ("save-baseline", "bool", False, "store this session's runs as the baselines"),
+    ("report", "string", "reports/pytest", "folder for results.json and diffs ('' = none)"),
+    ("max-drop", "string", "1.0", "smallest top-1 drop, in points, that is a regression"),
+    ("alpha", "string", "0.01", "significance level of the paired McNemar test"),
+    ("timing-max-slowdown", "string", "", "opt-in latency check, e.g. p50:25%"),
+    ("data", "string", "", "default evaluation data for evalkit.evaluate()"),
+    ("labels", "string", "", "ground-truth file for imagenet-val data"),
+    ("per-class", "string", "", "default images per class (stratified subset)"),
+    ("batch-size", "string", "32", "batch size"),
+    ("device", "string", "auto", "auto, cpu or cuda"),
+)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("evalkit", "evalkit: model accuracy gate")
+    for name, kind, default, text in OPTIONS:
+        key = name.replace("-", "_")
+        shown_default = default if default not in ("", False) else "off"
+        shown = f"{text} (default: {shown_default}; ini: evalkit_{key})".replace("%", "%%")
+        if kind == "bool":
+            group.addoption(f"--evalkit-{name}", action="store_true", default=None, help=shown)
+        else:
+            group.addoption(f"--evalkit-{name}", default=None, metavar=key.upper(), help=shown)
+        parser.addini(f"evalkit_{key}", text, type=kind, default=default)  # type: ignore[arg-type]
+    group.addoption(
+        "--evalkit-weights",
+        action="append",
+        default=[],
+        metavar="ID=FILE",
+        help="local weights file for a model id, repeatable (default: none)",
+    )
+
+
+def _value(config: pytest.Config, name: str) -> tuple[Any, Path]:
+    """An option's value and the folder its relative paths are relative to."""
+    key = name.replace("-", "_")
+    given = config.getoption(f"evalkit_{key}")
+    if given is not None:
+        return given, config.invocation_params.dir
+    base = config.inipath.parent if config.inipath else config.rootpath
+    return config.getini(f"evalkit_{key}"), base
+
+
+def _path(config: pytest.Config, name: str) -> Path | None:
+    value, base = _value(config, name)
+    return base / value if value else None
+
+
+def _number(config: pytest.Config, name: str, kind: type[float] | type[int]) -> Any:
+    value, _ = _value(config, name)
+    if value in ("", None):
+        return None
+    try:
+        return kind(value)
+    except ValueError:
+        raise pytest.UsageError(f"--evalkit-{name}: expected a number, got {value!r}") from None
+
+
+def _weights(config: pytest.Config) -> dict[str, str]:
+    pairs = {}
+    for text in config.getoption("evalkit_weights"):
+        model, sep, path = str(text).rpartition("=")
+        if not sep or not model or not path:
+            raise pytest.UsageError(f"--evalkit-weights: expected MODEL_ID=FILE, got {text!r}")
+        pairs[model] = str(config.invocation_params.dir / path)
+    return pairs
+
+
+def settings_from(config: pytest.Config) -> GateSettings:
+    timing_text, _ = _value(config, "timing-max-slowdown")
+    try:
+        timing = tuple(SlowdownCheck.parse(t) for t in timing_text.split(",") if t.strip())
+    except ValueError as error:
+        raise pytest.UsageError(f"--evalkit-timing-max-slowdown: {error}") from None
+    defaults = {
+        "data": _path(config, "data"),
+        "labels_file": _path(config, "labels"),
+        "per_class": _number(config, "per-class", int),
+        "batch_size": _number(config, "batch-size", int),
+        "device": _value(config, "device")[0] or None,
+        "weights": _weights(config),
+    }
+    return GateSettings(
+        baseline_dir=_path(config, "baseline"),
+        save_baseline=bool(_value(config, "save-baseline")[0]),
+        report_dir=_path(config, "report"),
+        max_drop=_number(config, "max-drop", float) / 100,
+        alpha=_number(config, "alpha", float),
+        timing=timing,
+        defaults=defaults,
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.stash[GATE] = Gate(settings_from(config))
+    config.stash[ITEM] = []
+    config.stash[WORKER_ROWS] = []
+
+
+class EvalkitFixture:
+    """What the ``evalkit`` fixture gives a test: evaluate models, gate them on baselines."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self._config = config
+        self._gate = config.stash[GATE]
+
+    @property
+    def data(self) -> Path | None:
+        """``--evalkit-data`` (or ``evalkit_data``), if given."""
+        data = self._gate.settings.defaults.get("data")
+        return Path(data) if data else None
+
+    def evaluate(
+        self, model: str | ModelAdapter, data: str | Path | Dataset | None = None, **options: Any
+    ) -> RunResult:
+        """:func:`evalkit.evaluate` with the session's defaults, cached for the session.
+
+        Without ``data`` and without ``--evalkit-data`` the test is skipped.
+        """
+        options.pop("data", None)
+        data = data if data is not None else self.data
+        if data is None:
+            pytest.skip("no evaluation data: pass --evalkit-data PATH (or set evalkit_data)")
+        run, cached = self._gate.evaluate(model, data, **options)
+        self._record(run, cached)
+        return run
+
+    def assert_no_regression(
+        self, result: RunResult, *, max_drop: float | None = None, alpha: float | None = None
+    ) -> None:
+        """Fail when ``result`` is significantly worse than its stored baseline.
+
+        ``max_drop`` is in points (default ``--evalkit-max-drop``).
+        """
+        verdict = self._gate.check(
+            result, max_drop=None if max_drop is None else max_drop / 100, alpha=alpha
+        )
+        for message in verdict.warnings:
+            warnings.warn(EvalkitTimingWarning(message), stacklevel=2)
+        if verdict.comparison is not None:
+            c = verdict.comparison
+            self._property(result, "delta_top1", round(c.delta, 6))
+            self._property(result, "mcnemar_p", c.p_value)
+        if verdict.failures:
+            pytest.fail("\n".join(verdict.failures), pytrace=False)
+
+    def _record(self, run: RunResult, cached: bool) -> None:
+        entry = self._gate.entry_of(run)
+        items = self._config.stash[ITEM]
+        if items:
+            entry.row["tests"].append(items[-1].nodeid)
+        self._property(run, "top1", round(run.top1, 6))
+        self._property(run, "top5", round(run.top5, 6))
+        self._property(run, "n", run.metrics["top1"]["n"])
+        self._property(run, "cached", cached)
+
+    def _property(self, run: RunResult, name: str, value: object) -> None:
+        items = self._config.stash[ITEM]
+        if items:
+            items[-1].user_properties.append((f"evalkit:{display_name(run.id)}:{name}", value))
+
+
+@pytest.fixture(scope="session")
+def evalkit(pytestconfig: pytest.Config) -> EvalkitFixture:
+    """Evaluate models through evalkit (cached per session) and gate them on baselines."""
+    return EvalkitFixture(pytestconfig)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item) -> Generator[None, None, None]:
+    items = item.config.stash[ITEM]
+    items.append(item)
+    try:
+        yield
+    finally:
+        items.remove(item)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, Any, None]:
+    """A user error (missing data, corrupt baseline, …) is one readable line, no traceback."""
+    outcome = yield
+    report = outcome.get_result()
+    if call.excinfo is not None and call.excinfo.errisinstance(EvalkitError):
+        report.longrepr = f"evalkit: {call.excinfo.value}"
+
+
+def pytest_testnodedown(node: Any, error: object) -> None:
+    """xdist controller: collect a worker's summary rows and results folder."""
+    output = getattr(node, "workeroutput", {}).get("evalkit")
+    if output:
+        node.config.stash[WORKER_ROWS].extend(output["rows"])
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    config = session.config
+    gate = config.stash[GATE]
+    report = gate.settings.report_dir
+    worker = getattr(config, "workerinput", {}).get("workerid")
+    if worker is not None:  # xdist worker: hand runs and rows to the controller
+        if gate.entries and report is not None:
+            save_results(gate.runs(), report / WORKER_DIR / worker)
+        config.workeroutput["evalkit"] = {"rows": gate.rows()}  # type: ignore[attr-defined]
+        return
+    runs = unique_runs(gate.runs() + list(_worker_runs(report)))
+    if runs and report is not None:
+        save_results(runs, report)
+    if report is not None:
+        shutil.rmtree(report / WORKER_DIR, ignore_errors=True)
+
+
+def _worker_runs(report: Path | None) -> Iterator[RunResult]:
+    if report is None or not (report / WORKER_DIR).is_dir():
+        return
+    for results in sorted((report / WORKER_DIR).glob("*/results.json")):
+        yield from load_results(results)
+
+
+def _all_rows(config: pytest.Config) -> list[dict[str, Any]]:
+    return merge_rows(config.stash[GATE].rows() + config.stash[WORKER_ROWS])
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    if hasattr(config, "workerinput"):
+        return
+    rows = _all_rows(config)
+    if not rows:
+        return
+    from rich.console import Console
+
+    from evalkit.table import gate_markdown, gate_table
+
+    buffer = io.StringIO()
+    width = max(200, terminalreporter._tw.fullwidth)  # CI logs do not wrap
+    Console(file=buffer, width=width, color_system=None).print(gate_table(rows))
+    terminalreporter.write_sep("=", "evalkit")
+    for line in buffer.getvalue().splitlines():
+        if line.strip():
+            terminalreporter.write_line(line.rstrip())
+    report = config.stash[GATE].settings.report_dir
+    if report is not None and (report / "results.json").is_file():
+        terminalreporter.write_line(f"evalkit results: {report / 'results.json'}")
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary:
+        with open(summary, "a", encoding="utf-8") as handle:
+            handle.write(gate_markdown(rows))
