@@ -88,6 +88,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="exit with status 1 when any model regressed",
     )
     compare.set_defaults(handler=cmd_compare)
+    report = commands.add_parser(
+        "report", help="HTML/Markdown/CSV report from saved results (never re-runs a model)"
+    )
+    report.add_argument("results", nargs="+", type=Path, help="results.json files (or folders)")
+    report.add_argument(
+        "--out",
+        type=Path,
+        help="FILE.html or a folder (default: report.html beside the first results file)",
+    )
+    report.add_argument("--title", default="evalkit report", help="page title")
+    report.set_defaults(handler=cmd_report)
     models = commands.add_parser("models", help="what can be evaluated; where weights are found")
     models.set_defaults(handler=cmd_models)
     return parser
@@ -95,6 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from evalkit.api import evaluate_many
+    from evalkit.report import write_report
     from evalkit.results import save_results
     from evalkit.table import print_summary
 
@@ -115,9 +127,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         workers=args.workers,
         progress=sys.stderr.isatty(),
     )
-    path = save_results(runs, args.out or default_out())
+    out = args.out or default_out()
+    path = save_results(runs, out)
     print_summary(runs)
     print(f"results: {path}")
+    print(f"report: {write_report(runs, out)['html']}")
     return 0
 
 
@@ -144,6 +158,19 @@ def cmd_compare(args: argparse.Namespace) -> int:
     regressed = [c.model for c in comparisons if c.regression]
     if regressed and args.fail_on_regression:
         raise RegressionError(f"accuracy regression in {', '.join(regressed)}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from evalkit.report import write_report
+    from evalkit.results import load_results
+
+    runs = [run for path in args.results for run in load_results(path)]
+    first = args.results[0]
+    out = args.out or (first if first.is_dir() else first.parent)
+    written = write_report(runs, out, title=args.title)
+    for kind, path in written.items():
+        print(f"{kind}: {path}")
     return 0
 
 

@@ -36,6 +36,14 @@ def mcnemar_worse_p(worse: Any, better: Any) -> Any:
     return float(p) if p.ndim == 0 else p
 
 
+def mcnemar_two_sided_p(only_first: int, only_second: int) -> float:
+    """Two-sided exact McNemar p-value: do two runs differ in top-1 accuracy?"""
+    one_sided = min(
+        mcnemar_worse_p(only_first, only_second), mcnemar_worse_p(only_second, only_first)
+    )
+    return float(min(1.0, 2 * one_sided))
+
+
 def is_regression(worse: Any, better: Any, n: int, max_drop: float, alpha: float) -> Any:
     """The gate's verdict: a top-1 drop of at least ``max_drop`` that is significant at ``alpha``.
 
@@ -118,12 +126,7 @@ def _preprocessing(run: RunResult) -> Any:
 
 
 def _check_comparable(baseline: RunResult, current: RunResult) -> None:
-    if baseline.dataset.get("fingerprint") != current.dataset.get("fingerprint"):
-        raise EvalkitError(
-            f"{current.id}: the runs saw different data (dataset fingerprints differ: "
-            f"{baseline.dataset.get('fingerprint')} vs {current.dataset.get('fingerprint')}); "
-            "evaluate both on the same files, or re-create the baseline"
-        )
+    _check_same_data(baseline, current)
     if _preprocessing(baseline) != _preprocessing(current):
         raise EvalkitError(
             f"{current.id}: the runs used different preprocessing; a comparison would mix a "
@@ -131,11 +134,26 @@ def _check_comparable(baseline: RunResult, current: RunResult) -> None:
         )
 
 
+def _check_same_data(baseline: RunResult, current: RunResult) -> None:
+    if baseline.dataset.get("fingerprint") != current.dataset.get("fingerprint"):
+        raise EvalkitError(
+            f"{current.id}: the runs saw different data (dataset fingerprints differ: "
+            f"{baseline.dataset.get('fingerprint')} vs {current.dataset.get('fingerprint')}); "
+            "evaluate both on the same files, or re-create the baseline"
+        )
+
+
 def aligned_predictions(
-    baseline: RunResult, current: RunResult
+    baseline: RunResult, current: RunResult, *, same_model: bool = True
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Both runs' predictions indexed by image path, in the same order."""
-    _check_comparable(baseline, current)
+    """Both runs' predictions indexed by image path, in the same order.
+
+    ``same_model=False`` (two different models on the same data) skips the preprocessing check.
+    """
+    if same_model:
+        _check_comparable(baseline, current)
+    else:
+        _check_same_data(baseline, current)
     left = baseline.predictions.set_index("path")
     right = current.predictions.set_index("path")
     paths = left.index.intersection(right.index)

@@ -192,6 +192,7 @@ def prepare_demo(cache: Path | None = None) -> tuple[list[str], Path]:
 
 
 def run_demo(out: Path, cache: Path | None = None) -> list[RunResult]:
+    from evalkit.report import write_report
     from evalkit.table import print_summary
 
     models, test = prepare_demo(cache)
@@ -199,4 +200,5 @@ def run_demo(out: Path, cache: Path | None = None) -> list[RunResult]:
     path = save_results(runs, out)
     print_summary(runs)
     print(f"results: {path}")
+    print(f"report: {write_report(runs, out)['html']}")
     return runs

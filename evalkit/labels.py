@@ -64,7 +64,22 @@ class LabelSpace:
         return None if index is None else index + self.offset
 
     def describe(self) -> dict[str, object]:
-        return {"name": self.name, "num_outputs": self.num_outputs, "offset": self.offset}
+        described: dict[str, object] = {
+            "name": self.name,
+            "num_outputs": self.num_outputs,
+            "offset": self.offset,
+        }
+        if self.name != IMAGENET_1K:
+            described["names"] = list(self.names)
+        return described
+
+    @classmethod
+    def from_description(cls, described: Mapping[str, object]) -> LabelSpace | None:
+        """The label space a results file describes (None when it lists no names)."""
+        if described.get("name") == IMAGENET_1K:
+            return cls.imagenet1k(background=described.get("offset") == 1)
+        names = described.get("names")
+        return cls.from_names([str(n) for n in names]) if isinstance(names, list) else None
 
 
 def _build_lookup(space: LabelSpace) -> dict[str, int | None]:

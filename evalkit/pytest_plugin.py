@@ -243,7 +243,10 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         return
     runs = unique_runs(gate.runs() + list(_worker_runs(report)))
     if runs and report is not None:
+        from evalkit.report import write_report
+
         save_results(runs, report)
+        write_report(runs, report, title="evalkit: pytest session")
     if report is not None:
         shutil.rmtree(report / WORKER_DIR, ignore_errors=True)
 
@@ -279,6 +282,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     report = config.stash[GATE].settings.report_dir
     if report is not None and (report / "results.json").is_file():
         terminalreporter.write_line(f"evalkit results: {report / 'results.json'}")
+        terminalreporter.write_line(f"evalkit report: {report / 'report.html'}")
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary:
         with open(summary, "a", encoding="utf-8") as handle:

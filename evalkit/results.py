@@ -22,6 +22,8 @@ from evalkit.errors import EvalkitError
 
 SCHEMA_VERSION = 1
 RESULTS_FILE = "results.json"
+# prediction columns that hold text even when they look like numbers (class "3", file "001")
+TEXT_COLUMNS = {"path": str, "label": str, "predicted": str}
 
 
 @dataclass
@@ -156,7 +158,9 @@ def _run_from(entry: dict[str, Any], folder: Path) -> RunResult:
     frame = pd.DataFrame()
     if name:
         try:
-            frame = pd.read_csv(folder / name, compression="gzip", keep_default_na=False)
+            frame = pd.read_csv(
+                folder / name, compression="gzip", keep_default_na=False, dtype=TEXT_COLUMNS
+            )
         except (OSError, ValueError, EOFError) as error:
             raise EvalkitError(f"cannot read predictions file {folder / name}: {error}") from None
     fields = {

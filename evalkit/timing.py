@@ -46,6 +46,7 @@ def summarize(
         "timed_batches": len(batch_seconds),
         "images": images,
         "batch_latency_ms": percentiles_ms(full or list(batch_seconds)),
+        "batch_latencies_ms": [round(1000 * s, 3) for s in batch_seconds],
         "image_latency_ms": percentiles_ms(per_image),
         "throughput_img_s": images / timed_wall if timed_wall > 0 else float("nan"),
         "forward_throughput_img_s": images / forward if forward > 0 else float("nan"),

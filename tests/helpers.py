@@ -6,7 +6,10 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
+import numpy as np
+import pandas as pd
 from PIL import Image
 
 # ImageNet classes used by the fixture datasets: tench, goldfish, daisy
@@ -55,3 +58,79 @@ def run_with_weights(
     return run_cli(
         "run", "--model", model, "--data", data, "--weights", f"{model}={weights_file}", *extra
     )
+
+
+def synthetic_runs(
+    n: int,
+    classes: list[str],
+    *,
+    models: int = 2,
+    accuracy: float = 0.76,
+    root: str = "/nonexistent/val",
+    seed: int = 0,
+) -> list[Any]:
+    """RunResults of ``models`` fake models on ``n`` samples (for report tests; no images)."""
+    from evalkit.labels import LabelSpace
+    from evalkit.metrics import classification_metrics
+    from evalkit.results import RunResult
+
+    rng = np.random.default_rng(seed)
+    space = LabelSpace.from_names(classes)
+    k = len(classes)
+    y_true = rng.integers(0, k, n)
+    runs = []
+    for m in range(models):
+        correct = rng.random(n) < accuracy + 0.04 * m
+        top = np.stack([(y_true + rng.integers(1, k, n) + j) % k for j in range(5)], axis=1)
+        top[:, 0] = np.where(correct, y_true, top[:, 0])
+        probs = -np.sort(-rng.random((n, 5)), axis=1)
+        frame = pd.DataFrame(
+            {
+                "path": [f"{classes[t]}/img{i:05d}.jpg" for i, t in enumerate(y_true)],
+                "label": [classes[t] for t in y_true],
+                "target": y_true,
+                "predicted": [classes[t] for t in top[:, 0]],
+            }
+        )
+        for j in range(5):
+            frame[f"top{j + 1}"], frame[f"prob{j + 1}"] = top[:, j], probs[:, j]
+        runs.append(
+            RunResult(
+                model={
+                    "id": f"torch-export:/models/model-{m}.pt2",
+                    "framework": "torch",
+                    "weights": {"file": f"/models/model-{m}.pt2", "sha256": "ab" * 32},
+                    "preprocessing": {"crop": 224, "resize": 256, "interpolation": "bilinear"},
+                    "label_space": space.describe(),
+                },
+                dataset={
+                    "path": root,
+                    "format": "imagefolder",
+                    "n": n,
+                    "classes": list(classes),
+                    "subset": "all",
+                    "fingerprint": "sha256:" + "0" * 64,
+                },
+                metrics=classification_metrics(y_true, top, y_true, top[:, 0], classes),
+                timing={
+                    "batch_size": 32,
+                    "batch_latency_ms": {"p50": 100.0 + 50 * m, "p90": 120.0, "p99": 130.0},
+                    "batch_latencies_ms": list(rng.normal(100 + 50 * m, 5, max(1, n // 32))),
+                    "image_latency_ms": {"p50": 3.1},
+                    "throughput_img_s": 300.0 - 50 * m,
+                    "forward_throughput_img_s": 320.0,
+                    "stages_s": {
+                        "read_decode": 5.0,
+                        "preprocess": 3.0,
+                        "forward": 15.0,
+                        "wall": 16.0,
+                    },
+                    "peak_rss_mb": 900.0,
+                    "device": "cpu",
+                },
+                failures=[{"file": f"{classes[0]}/broken.jpg", "reason": "cannot identify image"}],
+                environment={"cpu": "test cpu", "cpu_count": 2, "python": "3.11", "commit": None},
+                predictions=frame,
+            )
+        )
+    return runs

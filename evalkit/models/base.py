@@ -51,7 +51,7 @@ def weights_record(path: Path | None, source: str, **extra: Any) -> dict[str, An
     """The ``weights`` entry of a model description: where they came from and their hash."""
     record: dict[str, Any] = {"source": source, **extra}
     if path is not None:
-        record |= {"file": str(path), "sha256": sha256_file(path)}
+        record |= {"file": str(path), "sha256": sha256_file(path), "bytes": path.stat().st_size}
     return record
 
 

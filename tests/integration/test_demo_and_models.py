@@ -13,6 +13,9 @@ def test_demo_trains_caches_and_evaluates(tmp_path: Path) -> None:
     done = run_cli("demo", "--out", tmp_path / "first", "--cache", cache)
     assert done.returncode == 0, done.stderr
     document = json.loads((tmp_path / "first" / "results.json").read_text())
+    for report in ("report.html", "report.md", "summary.csv"):
+        assert (tmp_path / "first" / report).is_file(), report
+    assert f"report: {tmp_path / 'first' / 'report.html'}" in done.stdout
     runs = {run["model"]["framework"]: run for run in document["runs"]}
     assert set(runs) == {"torch", "keras"}
     for run in runs.values():

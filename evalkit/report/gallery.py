@@ -1,0 +1,96 @@
+"""Thumbnails of the samples two models disagree on, with each model's top-3 (for the report)."""
+
+from __future__ import annotations
+
+import base64
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import pandas as pd
+from PIL import Image, UnidentifiedImageError
+
+from evalkit.labels import LabelSpace
+from evalkit.report.tables import LabeledRun, Pair
+
+THUMBNAIL = 112  # pixels, longer side
+PER_DIRECTION = 12
+
+
+@dataclass(frozen=True)
+class Guess:
+    name: str
+    probability: float
+    correct: bool
+
+
+@dataclass(frozen=True)
+class Tile:
+    path: str
+    label: str
+    image: str | None  # data: URI of a JPEG thumbnail, or None when the file is not readable
+    guesses: tuple[tuple[str, tuple[Guess, ...]], ...]  # (run label, top-3)
+
+
+def thumbnail(path: Path) -> str | None:
+    """A small JPEG of ``path`` as a data: URI (None if the file is gone or unreadable)."""
+    try:
+        with Image.open(path) as image:
+            image.draft("RGB", (THUMBNAIL, THUMBNAIL))
+            small = image.convert("RGB")
+            small.thumbnail((THUMBNAIL, THUMBNAIL))
+    except (OSError, UnidentifiedImageError, ValueError):
+        return None
+    buffer = io.BytesIO()
+    small.save(buffer, format="JPEG", quality=75)
+    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+@cache
+def _space(described: str) -> LabelSpace | None:
+    import json
+
+    return LabelSpace.from_description(json.loads(described))
+
+
+def top3(item: LabeledRun, row: pd.Series) -> tuple[Guess, ...]:
+    """A run's three best guesses for one sample, named in the model's label space."""
+    import json
+
+    space = _space(json.dumps(item.run.model.get("label_space", {}), sort_keys=True))
+    guesses = []
+    for k in (1, 2, 3):
+        if f"top{k}" not in row:
+            break
+        output = int(row[f"top{k}"])
+        name = space.name_of(output) if space is not None else str(output)
+        guesses.append(Guess(name, float(row[f"prob{k}"]), output == int(row["target"])))
+    return tuple(guesses)
+
+
+def _root(run: LabeledRun) -> Path:
+    root = Path(str(run.run.dataset.get("path", ".")))
+    return root if root.is_dir() or not root.exists() else root.parent
+
+
+def tiles(pair: Pair, paths: pd.DataFrame, limit: int = PER_DIRECTION) -> list[Tile]:
+    """Tiles for the first ``limit`` of ``paths`` (samples one run of ``pair`` got right)."""
+    runs: Sequence[LabeledRun] = (pair.first, pair.second)
+    frames = [item.run.predictions.set_index("path") for item in runs]
+    root = _root(pair.first)
+    result = []
+    for path in paths["path"].head(limit):
+        rows = [frame.loc[path] for frame in frames]
+        result.append(
+            Tile(
+                path=str(path),
+                label=str(rows[0]["label"]),
+                image=thumbnail(root / str(path)),
+                guesses=tuple(
+                    (item.label, top3(item, row)) for item, row in zip(runs, rows, strict=True)
+                ),
+            )
+        )
+    return result

@@ -1,0 +1,213 @@
+"""Render the report files (HTML, Markdown, CSV) from RunResults through Jinja2 templates."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import pandas as pd
+
+from evalkit.report import charts, gallery, tables
+from evalkit.results import RunResult, write_atomic
+
+SMALL_LABEL_SPACE = 30  # up to this many classes, the whole confusion matrix is drawn
+TOP_CONFUSED = 20
+
+
+@cache
+def environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("evalkit.report", "templates"),
+        autoescape=jinja2.select_autoescape(enabled_extensions=("html", "html.j2")),
+        undefined=jinja2.ChainableUndefined,  # older or partial results files still render
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(pct=pct, num=num, md=markdown_cell, count=count)
+    return env
+
+
+def _missing(value: object) -> bool:
+    return (
+        value is None
+        or isinstance(value, jinja2.Undefined)
+        or (isinstance(value, float) and math.isnan(value))
+    )
+
+
+def pct(value: float | None, digits: int = 2) -> str:
+    if _missing(value):
+        return "—"
+    assert value is not None
+    return f"{100 * value:.{digits}f}"
+
+
+def num(value: float | None, digits: int = 1) -> str:
+    if _missing(value):
+        return "—"
+    assert value is not None
+    return f"{value:,.{digits}f}"
+
+
+def count(value: float | None) -> str:
+    """An integer with thousands separators ("—" when unknown)."""
+    if _missing(value):
+        return "—"
+    assert value is not None
+    return f"{int(value):,}"
+
+
+def markdown_cell(value: object) -> str:
+    """Text safe inside a Markdown table cell (pipes, newlines, HTML brackets escaped)."""
+    text = re.sub(r"\s+", " ", str(value))
+    return text.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_")[:80] or "model"
+
+
+def confusion_files(runs: Sequence[tables.LabeledRun]) -> dict[str, str]:
+    """Run label -> file name of its full confusion matrix CSV (written beside the report)."""
+    return {item.label: f"confusion-{i}-{_slug(item.label)}.csv" for i, item in enumerate(runs)}
+
+
+def _confusion_section(item: tables.LabeledRun, file: str) -> dict[str, Any]:
+    matrix = tables.confusion_frame(item.run)
+    small = 0 < len(matrix.index) <= SMALL_LABEL_SPACE
+    focus = matrix if small else tables.most_confused_classes(matrix)
+    title = "all classes" if small else f"the {len(focus.index)} most-confused classes"
+    return {
+        "label": item.label,
+        "classes": len(matrix.index),
+        "pairs": tables.confused_pairs(matrix, TOP_CONFUSED).to_dict("records"),
+        "heatmap": charts.heatmap(focus, f"{item.label}: {title}") if len(focus.index) else "",
+        "heatmap_title": title,
+        "file": file,
+    }
+
+
+def _pair_section(pair: tables.Pair) -> dict[str, Any]:
+    return {
+        "first": pair.first.label,
+        "second": pair.second.label,
+        "n": pair.n,
+        "agreement": pair.agreement,
+        "only_first": len(pair.only_first),
+        "only_second": len(pair.only_second),
+        "p_value": pair.p_value,
+        "first_tiles": gallery.tiles(pair, pair.only_first),
+        "second_tiles": gallery.tiles(pair, pair.only_second),
+    }
+
+
+def context(runs: Sequence[RunResult], title: str = "evalkit report") -> dict[str, Any]:
+    """Everything the templates show, computed from the runs (and the image files, for
+    thumbnails) only."""
+    labeled = tables.label_runs(runs)
+    summary = tables.summary(labeled)
+    per_class = tables.per_class(labeled)
+    files = confusion_files(labeled)
+    labels = [item.label for item in labeled]
+    found = tables.pairs(labeled)
+    return {
+        "title": title,
+        "findings": tables.findings(summary, found),
+        "runs": labeled,
+        "summary": summary.to_dict("records"),
+        "best": tables.best_rows(summary),
+        "accuracy_chart": charts.accuracy_vs_latency(summary),
+        "pairs": [_pair_section(pair) for pair in found],
+        "per_class": per_class.to_dict("records"),
+        "per_class_labels": labels,
+        "has_delta": "delta" in per_class.columns,
+        "confusions": [_confusion_section(item, files[item.label]) for item in labeled],
+        "latency_chart": charts.latency_distribution(
+            labels, [item.run.timing.get("batch_latencies_ms", []) for item in labeled]
+        ),
+        "stage_chart": charts.stage_split(labels, [tables.stage_split(i.run) for i in labeled]),
+        "stages": [tables.stage_split(item.run) for item in labeled],
+        "failures": tables.failures(labeled),
+        "datasets": _datasets(labeled),
+    }
+
+
+def _datasets(runs: Sequence[tables.LabeledRun]) -> list[dict[str, Any]]:
+    seen: dict[str, dict[str, Any]] = {}
+    for item in runs:
+        data = item.run.dataset
+        key = str(data.get("fingerprint"))
+        entry = seen.setdefault(key, {**data, "classes": len(data.get("classes", [])), "by": []})
+        entry["by"].append(item.label)
+    return list(seen.values())
+
+
+def render_html(runs: Sequence[RunResult], title: str = "evalkit report") -> str:
+    return environment().get_template("report.html.j2").render(context(runs, title))
+
+
+def render_markdown(runs: Sequence[RunResult], html_name: str | None = "report.html") -> str:
+    labeled = tables.label_runs(runs)
+    summary = tables.summary(labeled)
+    return (
+        environment()
+        .get_template("report.md.j2")
+        .render(
+            summary=summary.to_dict("records"),
+            best=tables.best_rows(summary),
+            pairs=[_pair_section_brief(p) for p in tables.pairs(labeled)],
+            worst=tables.per_class(labeled).head(10).to_dict("records"),
+            labels=[item.label for item in labeled],
+            failures=sum(len(item.run.failures) for item in labeled),
+            html_name=html_name,
+        )
+    )
+
+
+def _pair_section_brief(pair: tables.Pair) -> dict[str, Any]:
+    return {
+        "first": pair.first.label,
+        "second": pair.second.label,
+        "n": pair.n,
+        "agreement": pair.agreement,
+        "only_first": len(pair.only_first),
+        "only_second": len(pair.only_second),
+        "p_value": pair.p_value,
+    }
+
+
+def summary_csv(runs: Sequence[RunResult]) -> pd.DataFrame:
+    return tables.summary(tables.label_runs(runs))
+
+
+def write_report(
+    runs: Sequence[RunResult], out: str | Path, title: str = "evalkit report"
+) -> dict[str, Path]:
+    """Write the report into the folder ``out`` (or as the file ``out`` if it ends in .html).
+
+    Files: ``report.html``, ``report.md``, ``summary.csv`` (named after the HTML file when it is
+    not ``report.html``) and one full confusion matrix CSV per run, each written atomically.
+    Returns their paths by kind.
+    """
+    target = Path(out)
+    html_file = target if target.suffix.lower() == ".html" else target / "report.html"
+    folder, stem = html_file.parent, html_file.stem
+    html = render_html(runs, title)
+    markdown = render_markdown(runs, html_file.name)
+    written = {"html": html_file, "markdown": folder / f"{stem}.md"}
+    written["csv"] = folder / ("summary.csv" if stem == "report" else f"{stem}-summary.csv")
+    labeled = tables.label_runs(runs)
+    for item in labeled:
+        matrix = tables.confusion_frame(item.run)
+        path = folder / confusion_files(labeled)[item.label]
+        write_atomic(path, lambda tmp, m=matrix: m.to_csv(tmp))  # type: ignore[misc]
+    frame = summary_csv(runs)
+    write_atomic(written["csv"], lambda tmp: frame.to_csv(tmp, index=False))
+    write_atomic(written["markdown"], lambda tmp: tmp.write_text(markdown, encoding="utf-8"))
+    write_atomic(written["html"], lambda tmp: tmp.write_text(html, encoding="utf-8"))
+    return written

@@ -1,0 +1,138 @@
+"""Reports: the numbers they show, escaping of untrusted strings, size budget, CLI."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from evalkit.report import render_html, render_markdown, tables, write_report
+from evalkit.results import save_results
+from helpers import assert_user_error, run_cli, synthetic_runs
+
+XSS = "<img src=x onerror=alert(1)>"
+
+
+def test_summary_marks_the_best_value_per_column() -> None:
+    runs = tables.label_runs(synthetic_runs(400, ["a", "b", "c"]))
+    summary = tables.summary(runs)
+    best = tables.best_rows(summary)
+    assert best["top1"] == int(summary["top1"].idxmax())
+    assert best["latency_p50_ms"] == 0 and best["throughput_img_s"] == 0  # model 0 is faster
+    assert "latency_p90_ms" not in best  # a tie marks nothing
+    assert tables.best_rows(summary.iloc[:1]) == {}  # nothing to compare with
+
+
+def test_pair_counts_match_a_hand_count() -> None:
+    first, second = synthetic_runs(300, ["a", "b", "c", "d"])
+    (pair,) = tables.pairs(tables.label_runs([first, second]))
+    a = first.predictions["top1"] == first.predictions["target"]
+    b = second.predictions["top1"] == second.predictions["target"]
+    assert len(pair.only_first) == int((a & ~b).sum())
+    assert len(pair.only_second) == int((b & ~a).sum())
+    same = first.predictions["predicted"] == second.predictions["predicted"]
+    assert pair.agreement == pytest.approx(same.mean())
+
+
+def test_runs_on_other_data_are_not_paired() -> None:
+    first, second = synthetic_runs(50, ["a", "b"])
+    second.dataset["fingerprint"] = "sha256:other"
+    assert tables.pairs(tables.label_runs([first, second])) == []
+
+
+def test_per_class_is_worst_first_with_delta() -> None:
+    runs = tables.label_runs(synthetic_runs(600, ["a", "b", "c"]))
+    frame = tables.per_class(runs)
+    labels = [r.label for r in runs]
+    worst = frame[labels].min(axis=1).to_numpy()
+    assert list(worst) == sorted(worst)
+    np.testing.assert_allclose(frame["delta"], frame[labels[1]] - frame[labels[0]])
+
+
+def test_confused_pairs_and_focus_classes() -> None:
+    (run,) = synthetic_runs(2000, [f"c{i}" for i in range(40)], models=1)
+    matrix = tables.confusion_frame(run)
+    assert matrix.shape == (40, 41) and matrix.columns[-1] == "other"
+    top = tables.confused_pairs(matrix, 5)
+    off_diagonal = matrix.to_numpy().copy()
+    np.fill_diagonal(off_diagonal, 0)
+    assert top["count"].iloc[0] == off_diagonal.max()
+    assert list(top["count"]) == sorted(top["count"], reverse=True)
+    assert (top["true"] != top["predicted"]).all()
+    focus = tables.most_confused_classes(matrix, 6)
+    assert focus.shape == (6, 6) and top["true"].iloc[0] in focus.index
+
+
+def test_duplicate_models_get_distinct_labels() -> None:
+    run = synthetic_runs(20, ["a", "b"], models=1)[0]
+    labels = [r.label for r in tables.label_runs([run, run])]
+    assert labels == ["torch-export:model-0.pt2", "torch-export:model-0.pt2 (2)"]
+
+
+def test_untrusted_strings_are_escaped_everywhere() -> None:
+    runs = synthetic_runs(200, [XSS, "b|c", "$x^2$"])
+    runs[0].failures = [{"file": "<script>alert(2)</script>.jpg", "reason": XSS}]
+    html = render_html(runs, title="<b>title</b>")
+    assert XSS not in html and "<script>alert(2)" not in html and "<b>title" not in html
+    assert "&lt;img src=x onerror=alert(1)&gt;" in html
+    assert "$x^2$" in html  # a class name, not mathtext
+    markdown = render_markdown(runs)
+    assert XSS not in markdown
+
+
+def test_report_makes_no_network_reference() -> None:
+    html = render_html(synthetic_runs(200, ["a", "b"]))
+    references = re.findall(r"""(?:src|href)\s*=\s*["']([^"']+)""", html)
+    assert references and all(r.startswith(("data:", "#", "confusion-")) for r in references), (
+        references
+    )
+    assert "url(http" not in html and "@import" not in html
+
+
+def test_same_results_give_the_same_report() -> None:
+    runs = synthetic_runs(100, ["a", "b"])
+    assert render_html(runs) == render_html(runs)
+
+
+def test_size_budget_for_two_models_50k_images_1000_classes(tmp_path: Path) -> None:
+    classes = [f"n{i:08d}" for i in range(1000)]
+    runs = synthetic_runs(50_000, classes)
+    written = write_report(runs, tmp_path)
+    size = written["html"].stat().st_size
+    assert size <= 5 * 2**20, f"report.html is {size / 2**20:.2f} MB"
+    html = written["html"].read_text()
+    assert "the 15 most-confused classes" in html
+    assert html.count("<tr>") > 1000  # the per-class table has every class
+    matrix = (tmp_path / "confusion-0-torch-export_model-0.pt2.csv").read_text().splitlines()
+    assert len(matrix) == 1001 and matrix[0].count(",") == 1001
+
+
+def test_markdown_and_csv_summaries(tmp_path: Path) -> None:
+    written = write_report(synthetic_runs(500, ["a", "b", "c"]), tmp_path / "out.html")
+    assert written["markdown"].name == "out.md" and written["csv"].name == "out-summary.csv"
+    markdown = written["markdown"].read_text()
+    assert markdown.startswith("### evalkit: 2 models")
+    assert "| model | top-1 % [95% CI] |" in markdown and "Full report: `out.html`" in markdown
+    header = written["csv"].read_text().splitlines()[0]
+    assert header.startswith("model,top1,top1_low,top1_high,top5")
+
+
+def test_cli_report_from_two_results_files(tmp_path: Path) -> None:
+    first, second = synthetic_runs(300, ["a", "b"])
+    save_results([first], tmp_path / "before")
+    save_results([second], tmp_path / "after")
+    done = run_cli(
+        "report",
+        tmp_path / "before" / "results.json",
+        tmp_path / "after",
+        "--out",
+        tmp_path / "cmp.html",
+    )
+    assert done.returncode == 0, done.stderr
+    html = (tmp_path / "cmp.html").read_text()
+    assert "Pairwise comparison" in html
+    assert (tmp_path / "cmp.md").is_file() and (tmp_path / "cmp-summary.csv").is_file()
+    missing = run_cli("report", tmp_path / "nope.json")
+    assert_user_error(missing, "results file not found")
