@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -133,6 +134,23 @@ def _pair(first: LabeledRun, second: LabeledRun) -> Pair:
     )
 
 
+WNID = re.compile(r"n\d{8}")
+
+
+def readable_names(classes: Sequence[str]) -> dict[str, str]:
+    """ImageNet wnid -> "wnid (first name)" when the dataset's classes are wnids."""
+    if not classes or not all(WNID.fullmatch(c) for c in classes):
+        return {}
+    from evalkit.labels import LabelSpace
+
+    space = LabelSpace.imagenet1k()
+    names = {}
+    for wnid in classes:
+        index = space.resolve(wnid)
+        names[wnid] = f"{wnid} ({space.names[index].split(',')[0]})" if index is not None else wnid
+    return names
+
+
 def per_class(runs: Sequence[LabeledRun]) -> pd.DataFrame:
     """Per-class top-1 accuracy (recall) for each run; worst classes first.
 
@@ -155,7 +173,11 @@ def per_class(runs: Sequence[LabeledRun]) -> pd.DataFrame:
         frame["delta"] = frame[labels[-1]] - frame[labels[0]]
     frame["_worst"] = frame[labels].min(axis=1)
     frame = frame.sort_values(["_worst", "support"], ascending=[True, False], kind="stable")
-    return frame.drop(columns="_worst").reset_index()
+    frame = frame.drop(columns="_worst").reset_index()
+    names = readable_names([str(c) for c in frame["class"]])
+    if names:
+        frame["class"] = frame["class"].map(names)
+    return frame
 
 
 def confusion_frame(run: RunResult) -> pd.DataFrame:
@@ -164,6 +186,8 @@ def confusion_frame(run: RunResult) -> pd.DataFrame:
     matrix = np.asarray(run.metrics["confusion_matrix"]["matrix"], dtype=np.int64)
     if matrix.size == 0:
         return pd.DataFrame()
+    names = readable_names(classes)
+    classes = [names.get(c, c) for c in classes]
     columns = [*classes, "other"] if matrix.shape[1] == len(classes) + 1 else classes
     return pd.DataFrame(matrix, index=pd.Index(classes, name="true"), columns=columns)
 

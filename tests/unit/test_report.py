@@ -136,3 +136,13 @@ def test_cli_report_from_two_results_files(tmp_path: Path) -> None:
     assert (tmp_path / "cmp.md").is_file() and (tmp_path / "cmp-summary.csv").is_file()
     missing = run_cli("report", tmp_path / "nope.json")
     assert_user_error(missing, "results file not found")
+
+
+def test_imagenet_wnids_get_their_names_and_digits_do_not() -> None:
+    assert tables.readable_names(["n01440764", "n01443537"]) == {
+        "n01440764": "n01440764 (tench)",
+        "n01443537": "n01443537 (goldfish)",
+    }
+    assert tables.readable_names(["3", "7"]) == {}  # "3" is not ImageNet's class 3 here
+    (run,) = synthetic_runs(100, ["n01440764", "n01443537"], models=1)
+    assert "n01440764 (tench)" in list(tables.per_class(tables.label_runs([run]))["class"])
