@@ -15,7 +15,7 @@ from evalkit.environment import environment
 from evalkit.errors import EvalkitError
 from evalkit.labels import load_class_map, map_labels
 from evalkit.metrics import classification_metrics
-from evalkit.models.base import ModelAdapter
+from evalkit.models.base import Execution, ModelAdapter
 from evalkit.registry import load_model, parse_model_id
 from evalkit.results import RunResult
 from evalkit.runner import RawRun, run_model
@@ -55,19 +55,27 @@ def evaluate(
     warmup: int = 1,
     workers: int | None = None,
     progress: bool = False,
+    precision: str = "fp32",
+    channels_last: bool = False,
+    threads: int | None = None,
 ) -> RunResult:
     """Evaluate one model on a labeled image set and return its :class:`RunResult`.
 
     ``model`` is a model id (``torchvision:resnet50``, ``keras:MobileNetV2``, …) or an adapter;
     ``data`` a folder, CSV manifest or :class:`Dataset`. Unreadable images are listed in
-    ``failures`` (``strict=True`` raises instead).
+    ``failures`` (``strict=True`` raises instead). ``precision`` (fp32, bf16, fp16: autocast,
+    torch only), ``channels_last`` and ``threads`` say how the model runs (see
+    :class:`evalkit.models.base.Execution`).
     """
     check_batch_size(batch_size)
     dataset = prepare_dataset(
         data, format=format, labels_file=labels_file, limit=limit, per_class=per_class, seed=seed
     )
+    execution = Execution(precision=precision, channels_last=channels_last, threads=threads)
     adapter = (
-        model if not isinstance(model, str) else load_model(model, device=device, weights=weights)
+        model
+        if not isinstance(model, str)
+        else load_model(model, device=device, weights=weights, execution=execution)
     )
     return evaluate_adapter(
         adapter,
@@ -157,6 +165,7 @@ def _build_result(
         warmup=timing_args["warmup"],
     )
     timing["device"] = runtime["device"]
+    timing["stages_s"] |= runtime.pop("device_stages_s", {})  # CUDA: copies, device forward
     fingerprint = raw.fingerprint.hexdigest()
     return RunResult(
         model=adapter.describe(),

@@ -53,8 +53,58 @@ def _add_run(commands: argparse._SubParsersAction) -> None:
     run.add_argument("--strict", action="store_true", help="fail on any unreadable image")
     run.add_argument("--warmup", type=int, default=1, help="untimed warm-up batches (default 1)")
     run.add_argument("--workers", type=int, help="decode threads (default: CPU count)")
+    _add_execution(run)
     run.add_argument("--out", type=Path, help="output folder (default reports/<timestamp>)")
     run.set_defaults(handler=cmd_run)
+
+
+def _add_execution(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--precision",
+        default="fp32",
+        choices=("fp32", "bf16", "fp16"),
+        help="autocast precision for torch models (default fp32; recorded)",
+    )
+    parser.add_argument(
+        "--channels-last", action="store_true", help="torch models: NHWC memory layout"
+    )
+    parser.add_argument(
+        "--threads", type=int, help="framework intra-op threads (default: the framework's)"
+    )
+
+
+def _sizes(text: str) -> list[int]:
+    try:
+        sizes = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected sizes like 1,8,32, got {text!r}") from None
+    if not sizes or min(sizes) <= 0:
+        raise argparse.ArgumentTypeError(f"expected positive sizes like 1,8,32, got {text!r}")
+    return sizes
+
+
+def _add_bench(commands: argparse._SubParsersAction) -> None:
+    bench = commands.add_parser(
+        "bench", help="measure evaluation speed against the hardware bound (synthetic JPEGs)"
+    )
+    bench.add_argument(
+        "--model",
+        action="append",
+        metavar="ID",
+        help="repeatable (default: torchvision:resnet50 and keras:MobileNetV2)",
+    )
+    bench.add_argument("--images", type=int, default=256, help="synthetic JPEGs (default 256)")
+    bench.add_argument("--batch-size", type=int, default=32)
+    bench.add_argument(
+        "--batch-sizes", type=_sizes, default=[1, 8, 32], help="sweep (default 1,8,32)"
+    )
+    bench.add_argument("--no-rss", action="store_true", help="skip the 1k/20k peak-RSS check")
+    bench.add_argument(
+        "--out", type=Path, default=Path("reports/bench/bench.json"), help="JSON results file"
+    )
+    bench.add_argument("--cache", type=Path, help="images/weights cache (default ~/.cache)")
+    _add_execution(bench)
+    bench.set_defaults(handler=cmd_bench)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -99,6 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     report.add_argument("--title", default="evalkit report", help="page title")
     report.set_defaults(handler=cmd_report)
+    _add_bench(commands)
     models = commands.add_parser("models", help="what can be evaluated; where weights are found")
     models.set_defaults(handler=cmd_models)
     return parser
@@ -126,6 +177,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         warmup=args.warmup,
         workers=args.workers,
         progress=sys.stderr.isatty(),
+        precision=args.precision,
+        channels_last=args.channels_last,
+        threads=args.threads,
     )
     out = args.out or default_out()
     path = save_results(runs, out)
@@ -171,6 +225,28 @@ def cmd_report(args: argparse.Namespace) -> int:
     written = write_report(runs, out, title=args.title)
     for kind, path in written.items():
         print(f"{kind}: {path}")
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from evalkit.bench import SEED_MODELS, print_bench, run_bench
+    from evalkit.demo import cache_root
+    from evalkit.models.base import Execution
+
+    if args.images < 2 * args.batch_size:
+        raise EvalkitError(f"--images must be at least twice --batch-size ({2 * args.batch_size})")
+    document = run_bench(
+        models=args.model or list(SEED_MODELS),
+        images=args.images,
+        batch_size=args.batch_size,
+        sweep=args.batch_sizes,
+        execution=Execution(args.precision, args.channels_last, args.threads),
+        out=args.out,
+        cache=cache_root(args.cache).parent / "bench-v1",
+        rss=not args.no_rss,
+    )
+    print_bench(document)
+    print(f"results: {args.out}")
     return 0
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from evalkit.errors import EvalkitError
-from evalkit.models.base import ModelAdapter
+from evalkit.models.base import Execution, ModelAdapter
 
 ADAPTERS: dict[str, str] = {
     "torchvision": "evalkit.models.torchvision:load",
@@ -55,7 +55,11 @@ def _target(scheme: str) -> Any:
 
 
 def load_model(
-    model: str, *, device: str = "auto", weights: Mapping[str, str | Path] | None = None
+    model: str,
+    *,
+    device: str = "auto",
+    weights: Mapping[str, str | Path] | None = None,
+    execution: Execution | None = None,
 ) -> ModelAdapter:
     """Load an adapter by id; ``weights`` maps model ids to local weights files."""
     model_id = parse_model_id(model)
@@ -66,5 +70,6 @@ def load_model(
         model_id.tag,
         device=device,
         weights_file=Path(weights_file).expanduser() if weights_file else None,
+        execution=execution or Execution(),
     )
     return adapter

@@ -95,12 +95,23 @@ def prefetch(
         yield pending.popleft().result()
 
 
+def _timed(items: Iterator[Loaded], raw: RawRun) -> Iterator[Loaded]:
+    """``items``, adding the time the consumer waits for each one to the ``wait_data`` stage."""
+    while True:
+        start = time.perf_counter()
+        item = next(items, None)
+        raw.add_stage("wait_data", time.perf_counter() - start)
+        if item is None:
+            return
+        yield item
+
+
 def batches(
     loaded: Iterator[Loaded], size: int, raw: RawRun, dataset: Dataset
 ) -> Iterator[list[Loaded]]:
     """Group decoded samples into batches; failures go to ``raw`` as they pass."""
     batch: list[Loaded] = []
-    for item in loaded:
+    for item in _timed(loaded, raw):
         sample = dataset.samples[item.index]
         line = f"{dataset.relative(sample)}\t{item.size}\t{sample.label}\t{item.sha256}\n"
         raw.fingerprint.update(line.encode())

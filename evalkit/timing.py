@@ -40,6 +40,8 @@ def summarize(
     per_image = [s / n for s, n in zip(batch_seconds, batch_sizes, strict=True)]
     forward = stages.get("forward", 0.0)
     timed_wall = wall - stages.get("warmup", 0.0)  # warm-up is excluded from throughput
+    # what the main thread spent neither in the model nor waiting for decoded images
+    overhead = max(0.0, timed_wall - forward - stages.get("wait_data", 0.0))
     return {
         "batch_size": batch_size,
         "warmup_batches": warmup,
@@ -51,5 +53,7 @@ def summarize(
         "throughput_img_s": images / timed_wall if timed_wall > 0 else float("nan"),
         "forward_throughput_img_s": images / forward if forward > 0 else float("nan"),
         "stages_s": {**stages, "wall": wall},
+        "overhead_s": overhead,
+        "overhead_fraction": overhead / timed_wall if timed_wall > 0 else float("nan"),
         "peak_rss_mb": peak_rss_mb(),
     }

@@ -10,11 +10,18 @@ import numpy as np
 from evalkit._frameworks import import_tensorflow
 from evalkit.errors import EvalkitError
 from evalkit.models._torch import DEVICES
+from evalkit.models.base import Execution
 
 
-def tf_device(device: str) -> str:
-    """The TensorFlow device string for ``auto|cpu|cuda`` (GPUs use memory growth)."""
+def tf_device(device: str, threads: int | None = None) -> str:
+    """The TensorFlow device string for ``auto|cpu|cuda`` (GPUs use memory growth).
+
+    ``threads`` sets TF's intra- and inter-op thread pools; TF accepts that only before its
+    runtime starts, so a later different request is an error rather than silently ignored.
+    """
     tf = import_tensorflow()
+    if threads:
+        _set_threads(tf, threads)
     if device not in DEVICES:
         raise EvalkitError(f"unknown device {device!r}; choose one of {', '.join(DEVICES)}")
     gpus = tf.config.list_physical_devices("GPU")  # probed quietly at import
@@ -27,16 +34,50 @@ def tf_device(device: str) -> str:
     return "/GPU:0" if gpus and device != "cpu" else "/CPU:0"
 
 
+def _set_threads(tf: Any, threads: int) -> None:
+    threading = tf.config.threading
+    try:
+        threading.set_intra_op_parallelism_threads(threads)
+        threading.set_inter_op_parallelism_threads(min(threads, 2))
+    except RuntimeError:
+        if threading.get_intra_op_parallelism_threads() != threads:
+            raise EvalkitError(
+                f"TensorFlow already started with other thread settings; set threads={threads} "
+                "before the first Keras model is loaded in this process"
+            ) from None
+
+
 class KerasInference:
     """A Keras model behind one ``tf.function`` with a fixed input signature (no retracing)."""
 
-    def __init__(self, model: Any, device: str, outputs: str = "probabilities") -> None:
+    def __init__(
+        self,
+        model: Any,
+        device: str,
+        outputs: str = "probabilities",
+        execution: Execution | None = None,
+    ) -> None:
         tf = self.tf = import_tensorflow()
+        self.execution = execution or Execution()
+        if self.execution.precision != "fp32":
+            raise EvalkitError(
+                f"precision {self.execution.precision} is for torch models; Keras models run in "
+                "fp32 (mixed precision would rebuild the model's layers); use --precision fp32"
+            )
         self.device = device
         self.model = model
         self.outputs = outputs
         spec = tf.TensorSpec([None, *model.input_shape[1:]], tf.float32)
         self._forward = tf.function(lambda x: model(x, training=False), input_signature=[spec])
+
+    def to_device(self, batch: np.ndarray) -> Any:
+        with self.tf.device(self.device):
+            return self.tf.constant(batch)
+
+    def forward(self, inputs: Any) -> Any:
+        """The bare compiled model call (what a raw-forward benchmark times)."""
+        with self.tf.device(self.device):
+            return self._forward(inputs)
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
         with self.tf.device(self.device):
@@ -57,6 +98,8 @@ class KerasInference:
             "keras": keras.__version__,
             "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
             "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
+            "precision": "fp32",
+            "channels_last": "native (NHWC)",
         }
         if self.device.startswith("/GPU"):
             info["peak_device_memory_mb"] = (

@@ -10,6 +10,7 @@ import numpy as np
 
 from evalkit._frameworks import import_torch
 from evalkit.errors import EvalkitError
+from evalkit.models.base import Execution
 
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -49,25 +50,83 @@ def load_state_dict(path: Path) -> dict[str, Any]:
 
 
 class TorchInference:
-    """Runs a torch module on host batches and returns probabilities as NumPy."""
+    """Runs a torch module on host batches and returns probabilities as NumPy.
 
-    def __init__(self, module: Any, device: str, outputs: str = "logits") -> None:
-        self.torch = import_torch()
+    On CUDA, host batches are pinned and copied asynchronously; CUDA events around the copy and
+    the forward pass measure device time without extra synchronisation (the copy back to the
+    host is the synchronisation point).
+    """
+
+    def __init__(
+        self,
+        module: Any,
+        device: str,
+        outputs: str = "logits",
+        execution: Execution | None = None,
+    ) -> None:
+        torch = self.torch = import_torch()
+        self.execution = execution or Execution()
+        if self.execution.threads:
+            torch.set_num_threads(self.execution.threads)
         self.device = resolve_device(device)
         self.module = module.to(self.device)
+        if self.execution.channels_last:
+            self.module = self.module.to(memory_format=torch.channels_last)
         self.outputs = outputs
+        self._events: list[tuple[Any, Any, Any]] = []
+
+    def _autocast(self) -> Any:
+        dtype = {"bf16": self.torch.bfloat16, "fp16": self.torch.float16}.get(
+            self.execution.precision
+        )
+        return self.torch.autocast(self.device, dtype=dtype, enabled=dtype is not None)
+
+    def to_device(self, batch: np.ndarray) -> Any:
+        torch = self.torch
+        inputs = torch.from_numpy(batch)
+        if self.device == "cuda":
+            inputs = inputs.pin_memory().to(self.device, non_blocking=True)
+        if self.execution.channels_last and inputs.dim() == 4:
+            inputs = inputs.contiguous(memory_format=torch.channels_last)
+        return inputs
+
+    def forward(self, inputs: Any) -> Any:
+        """The bare model call on device inputs (what a raw-forward benchmark times)."""
+        with self.torch.inference_mode(), self._autocast():
+            return self.module(inputs)
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
         torch = self.torch
+        events = self._cuda_events()
         with torch.inference_mode():
-            inputs = torch.from_numpy(batch)
-            if self.device == "cuda":
-                inputs = inputs.pin_memory().to(self.device, non_blocking=True)
-            scores = self.module(inputs).float()
+            if events:
+                events[0].record()
+            inputs = self.to_device(batch)
+            if events:
+                events[1].record()
+            scores = self.forward(inputs).float()
+            if events:
+                events[2].record()
+                self._events.append(events)
             if self.outputs == "logits":
                 scores = torch.softmax(scores, dim=1)
             result: np.ndarray = scores.cpu().numpy()  # copies to host: the device has finished
         return result
+
+    def _cuda_events(self) -> tuple[Any, Any, Any] | None:
+        if self.device != "cuda":
+            return None
+        event = self.torch.cuda.Event
+        return (event(enable_timing=True), event(enable_timing=True), event(enable_timing=True))
+
+    def device_stages(self) -> dict[str, float]:
+        """Seconds of host-to-device copies and device forward passes (CUDA events)."""
+        if not self._events:
+            return {}
+        self.torch.cuda.synchronize()
+        copy = sum(start.elapsed_time(copied) for start, copied, _ in self._events) / 1000
+        forward = sum(copied.elapsed_time(done) for _, copied, done in self._events) / 1000
+        return {"host_to_device": copy, "device_forward": forward}
 
     def runtime(self) -> dict[str, Any]:
         torch = self.torch
@@ -76,8 +135,11 @@ class TorchInference:
             "torch": torch.__version__,
             "threads": torch.get_num_threads(),
             "interop_threads": torch.get_num_interop_threads(),
+            "precision": self.execution.precision,
+            "channels_last": self.execution.channels_last,
         }
         if self.device == "cuda":
             info["gpu"] = torch.cuda.get_device_name()
             info["peak_device_memory_mb"] = torch.cuda.max_memory_allocated() / 2**20
+            info["device_stages_s"] = self.device_stages()
         return info

@@ -3,13 +3,39 @@
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 from PIL import Image
 
+from evalkit.errors import EvalkitError
 from evalkit.labels import LabelSpace
+
+PRECISIONS = ("fp32", "bf16", "fp16")
+
+
+@dataclass(frozen=True)
+class Execution:
+    """How a model runs, besides its device: numeric precision, memory layout, CPU threads.
+
+    ``precision`` other than fp32 uses autocast (torch models only); ``channels_last`` stores
+    torch activations NHWC; ``threads`` sets the framework's intra-op threads (None: its
+    default). All of it is recorded in the results' runtime section.
+    """
+
+    precision: str = "fp32"
+    channels_last: bool = False
+    threads: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.precision not in PRECISIONS:
+            raise EvalkitError(
+                f"unknown precision {self.precision!r}; choose one of {', '.join(PRECISIONS)}"
+            )
+        if self.threads is not None and self.threads <= 0:
+            raise EvalkitError(f"threads must be a positive number, got {self.threads}")
 
 
 @runtime_checkable

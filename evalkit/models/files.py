@@ -24,7 +24,7 @@ from evalkit.errors import EvalkitError
 from evalkit.labels import LabelSpace
 from evalkit.models._keras import KerasInference, tf_device
 from evalkit.models._torch import TorchInference
-from evalkit.models.base import describe_model, weights_record
+from evalkit.models.base import Execution, describe_model, weights_record
 from evalkit.preprocess import ImageTransform
 
 CARD_SUFFIX = ".evalkit.json"
@@ -121,40 +121,57 @@ class _CardAdapter:
 class TorchExportAdapter(_CardAdapter):
     framework = "torch"
 
-    def __init__(self, model_id: str, path: Path, *, device: str) -> None:
+    def __init__(
+        self, model_id: str, path: Path, *, device: str, execution: Execution | None = None
+    ) -> None:
         super().__init__(model_id, path)
         torch = import_torch()
         try:
             module = torch.export.load(str(path)).module()
         except Exception as error:  # torch raises many types for a bad archive
             raise EvalkitError(f"cannot load exported program {path}: {error}") from None
-        self.inference = TorchInference(module, device, self.card.outputs)
+        self.inference = TorchInference(module, device, self.card.outputs, execution)
 
 
 class KerasFileAdapter(_CardAdapter):
     framework = "keras"
 
-    def __init__(self, model_id: str, path: Path, *, device: str) -> None:
+    def __init__(
+        self, model_id: str, path: Path, *, device: str, execution: Execution | None = None
+    ) -> None:
         super().__init__(model_id, path)
         tf = import_tensorflow()
         import keras
 
-        placement = tf_device(device)
+        execution = execution or Execution()
+        placement = tf_device(device, execution.threads)
         try:
             with tf.device(placement):
                 model = keras.saving.load_model(path)
         except (ValueError, OSError) as error:
             raise EvalkitError(f"cannot load Keras model {path}: {error}") from None
-        self.inference = KerasInference(model, placement, self.card.outputs)
+        self.inference = KerasInference(model, placement, self.card.outputs, execution)
 
 
 def load_torch_export(
-    model_id: str, name: str, tag: str | None, *, device: str, weights_file: Path | None
+    model_id: str,
+    name: str,
+    tag: str | None,
+    *,
+    device: str,
+    weights_file: Path | None,
+    execution: Execution | None = None,
 ) -> TorchExportAdapter:
-    return TorchExportAdapter(model_id, Path(name).expanduser(), device=device)
+    return TorchExportAdapter(model_id, Path(name).expanduser(), device=device, execution=execution)
 
 
 def load_keras_file(
-    model_id: str, name: str, tag: str | None, *, device: str, weights_file: Path | None
+    model_id: str,
+    name: str,
+    tag: str | None,
+    *,
+    device: str,
+    weights_file: Path | None,
+    execution: Execution | None = None,
 ) -> KerasFileAdapter:
-    return KerasFileAdapter(model_id, Path(name).expanduser(), device=device)
+    return KerasFileAdapter(model_id, Path(name).expanduser(), device=device, execution=execution)

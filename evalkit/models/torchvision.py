@@ -18,7 +18,7 @@ from evalkit._frameworks import import_torch
 from evalkit.errors import EvalkitError, MissingWeightsError
 from evalkit.labels import LabelSpace
 from evalkit.models._torch import TorchInference, is_offline, load_state_dict
-from evalkit.models.base import describe_model, weights_record
+from evalkit.models.base import Execution, describe_model, weights_record
 from evalkit.preprocess import ImageTransform
 
 
@@ -111,7 +111,14 @@ class TorchvisionAdapter:
     framework = "torch"
 
     def __init__(
-        self, model_id: str, name: str, tag: str | None, *, device: str, weights_file: Path | None
+        self,
+        model_id: str,
+        name: str,
+        tag: str | None,
+        *,
+        device: str,
+        weights_file: Path | None,
+        execution: Execution | None = None,
     ) -> None:
         name = _check_name(name)
         self.weights = _weights_entry(name, tag)
@@ -125,7 +132,7 @@ class TorchvisionAdapter:
             raise EvalkitError(
                 f"weights file {self.weights_info['file']} does not fit {model_id}: {detail}"
             ) from None
-        self.inference = TorchInference(model.eval(), device)
+        self.inference = TorchInference(model.eval(), device, execution=execution)
         self.transform = transform_of(self.weights)
         self.labels = LabelSpace.imagenet1k()
         self.published = dict(self.weights.meta.get("_metrics", {}).get("ImageNet-1K", {}))
@@ -149,6 +156,14 @@ class TorchvisionAdapter:
 
 
 def load(
-    model_id: str, name: str, tag: str | None, *, device: str, weights_file: Path | None
+    model_id: str,
+    name: str,
+    tag: str | None,
+    *,
+    device: str,
+    weights_file: Path | None,
+    execution: Execution | None = None,
 ) -> TorchvisionAdapter:
-    return TorchvisionAdapter(model_id, name, tag, device=device, weights_file=weights_file)
+    return TorchvisionAdapter(
+        model_id, name, tag, device=device, weights_file=weights_file, execution=execution
+    )
