@@ -7,7 +7,6 @@ under no real change (one-sided exact McNemar test on per-sample top-1 correctne
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -18,9 +17,9 @@ from scipy.stats import binom
 
 from evalkit.errors import EvalkitError
 from evalkit.results import RunResult
+from evalkit.thresholds import ALPHA, MAX_DROP, SlowdownCheck
 
-MAX_DROP = 0.01  # one accuracy point
-ALPHA = 0.01
+__all__ = ["ALPHA", "MAX_DROP", "Comparison", "SlowdownCheck", "compare_runs"]
 
 
 def mcnemar_worse_p(worse: Any, better: Any) -> Any:
@@ -219,37 +218,6 @@ def compare_files(
             f"(baseline: {', '.join(before)}; current: {', '.join(r.id for r in current)})"
         )
     return [compare_runs(old, new, **limits) for old, new in pairs]
-
-
-LATENCY_STATS = ("p50", "p90", "p99")
-
-
-@dataclass(frozen=True)
-class SlowdownCheck:
-    """``p50:25%``: fail when the batch latency statistic grew by more than 25% (opt-in)."""
-
-    stat: str
-    limit: float
-
-    @classmethod
-    def parse(cls, text: str) -> SlowdownCheck:
-        match = re.fullmatch(r"\s*(p\d+)\s*:\s*(\d+(?:\.\d+)?)\s*%\s*", text)
-        if not match or match.group(1) not in LATENCY_STATS:
-            raise ValueError(
-                f"expected STAT:PERCENT% with STAT one of {', '.join(LATENCY_STATS)} "
-                f"(e.g. p50:25%), got {text!r}"
-            )
-        return cls(match.group(1), float(match.group(2)) / 100)
-
-    def fails(self, current: RunResult, baseline: RunResult) -> str | None:
-        before = baseline.timing["batch_latency_ms"][self.stat]
-        after = current.timing["batch_latency_ms"][self.stat]
-        if not before or after is None or after <= before * (1 + self.limit):
-            return None
-        return (
-            f"{current.id}: batch latency {self.stat} {before:.1f} ms -> {after:.1f} ms "
-            f"(+{100 * (after / before - 1):.0f}%, limit +{100 * self.limit:g}%)"
-        )
 
 
 def machine_differences(current: RunResult, baseline: RunResult) -> list[str]:

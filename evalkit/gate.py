@@ -12,33 +12,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from evalkit.compare import (
-    ALPHA,
-    MAX_DROP,
-    Comparison,
-    SlowdownCheck,
-    compare_runs,
-    flipped_samples,
-    machine_differences,
-)
+from evalkit.compare import Comparison, compare_runs, flipped_samples, machine_differences
 from evalkit.data.datasets import Dataset
 from evalkit.errors import EvalkitError
 from evalkit.models.base import ModelAdapter
 from evalkit.results import RunResult, display_name, load_results, save_results, write_atomic
+from evalkit.thresholds import GateSettings
 
 # options that change which samples are evaluated, so they name a baseline
 SUBSET_OPTIONS = ("format", "labels_file", "limit", "per_class", "seed")
-
-
-@dataclass(frozen=True)
-class GateSettings:
-    baseline_dir: Path | None = None
-    save_baseline: bool = False
-    report_dir: Path | None = None
-    max_drop: float = MAX_DROP
-    alpha: float = ALPHA
-    timing: tuple[SlowdownCheck, ...] = ()
-    defaults: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass

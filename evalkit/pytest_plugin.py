@@ -11,18 +11,21 @@ import shutil
 import warnings
 from collections.abc import Generator, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from evalkit.compare import SlowdownCheck
-from evalkit.data.datasets import Dataset
 from evalkit.errors import EvalkitError
-from evalkit.gate import Gate, GateSettings, merge_rows, unique_runs
-from evalkit.models.base import ModelAdapter
-from evalkit.results import RunResult, display_name, load_results, save_results
+from evalkit.thresholds import GateSettings, SlowdownCheck
 
-GATE = pytest.StashKey[Gate]()
+if TYPE_CHECKING:  # imported when first used: a session that never evaluates stays light
+    from evalkit.data.datasets import Dataset
+    from evalkit.gate import Gate
+    from evalkit.models.base import ModelAdapter
+    from evalkit.results import RunResult
+
+SETTINGS = pytest.StashKey[GateSettings]()
+GATE = pytest.StashKey["Gate"]()
 ITEM = pytest.StashKey[list[pytest.Item]]()
 WORKER_ROWS = pytest.StashKey[list[dict[str, Any]]]()
 WORKER_DIR = ".evalkit-workers"
@@ -93,6 +96,13 @@ def _number(config: pytest.Config, name: str, kind: type[float] | type[int]) -> 
         raise pytest.UsageError(f"--evalkit-{name}: expected a number, got {value!r}") from None
 
 
+def _required(config: pytest.Config, name: str) -> float:
+    value = _number(config, name, float)
+    if value is None or value < 0:
+        raise pytest.UsageError(f"--evalkit-{name}: expected a non-negative number")
+    return float(value)
+
+
 def _weights(config: pytest.Config) -> dict[str, str]:
     pairs = {}
     for text in config.getoption("evalkit_weights"):
@@ -121,17 +131,26 @@ def settings_from(config: pytest.Config) -> GateSettings:
         baseline_dir=_path(config, "baseline"),
         save_baseline=bool(_value(config, "save-baseline")[0]),
         report_dir=_path(config, "report"),
-        max_drop=_number(config, "max-drop", float) / 100,
-        alpha=_number(config, "alpha", float),
+        max_drop=_required(config, "max-drop") / 100,
+        alpha=_required(config, "alpha"),
         timing=timing,
         defaults=defaults,
     )
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.stash[GATE] = Gate(settings_from(config))
+    config.stash[SETTINGS] = settings_from(config)
     config.stash[ITEM] = []
     config.stash[WORKER_ROWS] = []
+
+
+def gate_of(config: pytest.Config) -> Gate:
+    """The session's gate, created on first use."""
+    if GATE not in config.stash:
+        from evalkit.gate import Gate
+
+        config.stash[GATE] = Gate(config.stash[SETTINGS])
+    return config.stash[GATE]
 
 
 class EvalkitFixture:
@@ -139,7 +158,7 @@ class EvalkitFixture:
 
     def __init__(self, config: pytest.Config) -> None:
         self._config = config
-        self._gate = config.stash[GATE]
+        self._gate = gate_of(config)
 
     @property
     def data(self) -> Path | None:
@@ -192,6 +211,8 @@ class EvalkitFixture:
         self._property(run, "cached", cached)
 
     def _property(self, run: RunResult, name: str, value: object) -> None:
+        from evalkit.results import display_name
+
         items = self._config.stash[ITEM]
         if items:
             items[-1].user_properties.append((f"evalkit:{display_name(run.id)}:{name}", value))
@@ -233,9 +254,20 @@ def pytest_testnodedown(node: Any, error: object) -> None:
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
     config = session.config
-    gate = config.stash[GATE]
-    report = gate.settings.report_dir
+    report = config.stash[SETTINGS].report_dir
     worker = getattr(config, "workerinput", {}).get("workerid")
+    if GATE not in config.stash and not (report and (report / WORKER_DIR).is_dir()):
+        if worker is not None:
+            config.workeroutput["evalkit"] = {"rows": []}  # type: ignore[attr-defined]
+        return  # nothing was evaluated in this session
+    _finish(config, report, worker)
+
+
+def _finish(config: pytest.Config, report: Path | None, worker: str | None) -> None:
+    from evalkit.gate import unique_runs
+    from evalkit.results import save_results
+
+    gate = gate_of(config)
     if worker is not None:  # xdist worker: hand runs and rows to the controller
         if gate.entries and report is not None:
             save_results(gate.runs(), report / WORKER_DIR / worker)
@@ -252,6 +284,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
 
 def _worker_runs(report: Path | None) -> Iterator[RunResult]:
+    from evalkit.results import load_results
+
     if report is None or not (report / WORKER_DIR).is_dir():
         return
     for results in sorted((report / WORKER_DIR).glob("*/results.json")):
@@ -259,7 +293,12 @@ def _worker_runs(report: Path | None) -> Iterator[RunResult]:
 
 
 def _all_rows(config: pytest.Config) -> list[dict[str, Any]]:
-    return merge_rows(config.stash[GATE].rows() + config.stash[WORKER_ROWS])
+    own = config.stash[GATE].rows() if GATE in config.stash else []
+    if not own and not config.stash[WORKER_ROWS]:
+        return []
+    from evalkit.gate import merge_rows
+
+    return merge_rows(own + config.stash[WORKER_ROWS])
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
@@ -279,7 +318,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     for line in buffer.getvalue().splitlines():
         if line.strip():
             terminalreporter.write_line(line.rstrip())
-    report = config.stash[GATE].settings.report_dir
+    report = config.stash[SETTINGS].report_dir
     if report is not None and (report / "results.json").is_file():
         terminalreporter.write_line(f"evalkit results: {report / 'results.json'}")
         terminalreporter.write_line(f"evalkit report: {report / 'report.html'}")

@@ -10,13 +10,13 @@ from pathlib import Path
 from typing import Any
 
 from evalkit.errors import EvalkitError
-from evalkit.models.base import Execution, ModelAdapter
+from evalkit.models.base import Execution, ModelAdapter, ModelRequest
 
 ADAPTERS: dict[str, str] = {
-    "torchvision": "evalkit.models.torchvision:load",
-    "keras": "evalkit.models.keras:load",
-    "torch-export": "evalkit.models.files:load_torch_export",
-    "keras-file": "evalkit.models.files:load_keras_file",
+    "torchvision": "evalkit.models.torchvision:TorchvisionAdapter",
+    "keras": "evalkit.models.keras:KerasApplicationAdapter",
+    "torch-export": "evalkit.models.files:TorchExportAdapter",
+    "keras-file": "evalkit.models.files:KerasFileAdapter",
 }
 NAMED = ("torchvision", "keras")  # schemes whose names may carry an @WEIGHTS tag
 
@@ -64,12 +64,13 @@ def load_model(
     """Load an adapter by id; ``weights`` maps model ids to local weights files."""
     model_id = parse_model_id(model)
     weights_file = (weights or {}).get(model) or (weights or {}).get(str(model_id))
-    adapter: ModelAdapter = _target(model_id.scheme)(
-        str(model_id),
-        model_id.name,
-        model_id.tag,
+    request = ModelRequest(
+        id=str(model_id),
+        name=model_id.name,
+        tag=model_id.tag,
         device=device,
         weights_file=Path(weights_file).expanduser() if weights_file else None,
         execution=execution or Execution(),
     )
+    adapter: ModelAdapter = _target(model_id.scheme)(request)
     return adapter

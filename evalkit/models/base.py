@@ -38,6 +38,18 @@ class Execution:
             raise EvalkitError(f"threads must be a positive number, got {self.threads}")
 
 
+@dataclass(frozen=True)
+class ModelRequest:
+    """What the registry asks a loader for: the model id and how to run it."""
+
+    id: str  # the full model id, e.g. "torchvision:resnet50@IMAGENET1K_V2"
+    name: str  # after the scheme, without the weights tag
+    tag: str | None = None  # the @WEIGHTS tag
+    device: str = "auto"
+    weights_file: Path | None = None
+    execution: Execution = Execution()
+
+
 @runtime_checkable
 class ModelAdapter(Protocol):
     """A loaded model, ready to evaluate.

@@ -24,7 +24,7 @@ from evalkit.errors import EvalkitError
 from evalkit.labels import LabelSpace
 from evalkit.models._keras import KerasInference, tf_device
 from evalkit.models._torch import TorchInference
-from evalkit.models.base import Execution, describe_model, weights_record
+from evalkit.models.base import ModelRequest, describe_model, weights_record
 from evalkit.preprocess import ImageTransform
 
 CARD_SUFFIX = ".evalkit.json"
@@ -95,10 +95,11 @@ class _CardAdapter:
     framework: str
     inference: TorchInference | KerasInference
 
-    def __init__(self, model_id: str, path: Path) -> None:
+    def __init__(self, request: ModelRequest) -> None:
+        path = Path(request.name).expanduser()
         if not path.is_file():
             raise EvalkitError(f"model file not found: {path}")
-        self.id = model_id
+        self.id = request.id
         self.path = path
         self.card = read_card(path)
         self.labels = self.card.label_space()
@@ -121,57 +122,30 @@ class _CardAdapter:
 class TorchExportAdapter(_CardAdapter):
     framework = "torch"
 
-    def __init__(
-        self, model_id: str, path: Path, *, device: str, execution: Execution | None = None
-    ) -> None:
-        super().__init__(model_id, path)
+    def __init__(self, request: ModelRequest) -> None:
+        super().__init__(request)
         torch = import_torch()
         try:
-            module = torch.export.load(str(path)).module()
+            module = torch.export.load(str(self.path)).module()
         except Exception as error:  # torch raises many types for a bad archive
-            raise EvalkitError(f"cannot load exported program {path}: {error}") from None
-        self.inference = TorchInference(module, device, self.card.outputs, execution)
+            raise EvalkitError(f"cannot load exported program {self.path}: {error}") from None
+        self.inference = TorchInference(
+            module, request.device, self.card.outputs, request.execution
+        )
 
 
 class KerasFileAdapter(_CardAdapter):
     framework = "keras"
 
-    def __init__(
-        self, model_id: str, path: Path, *, device: str, execution: Execution | None = None
-    ) -> None:
-        super().__init__(model_id, path)
+    def __init__(self, request: ModelRequest) -> None:
+        super().__init__(request)
         tf = import_tensorflow()
         import keras
 
-        execution = execution or Execution()
-        placement = tf_device(device, execution.threads)
+        placement = tf_device(request.device, request.execution.threads)
         try:
             with tf.device(placement):
-                model = keras.saving.load_model(path)
+                model = keras.saving.load_model(self.path)
         except (ValueError, OSError) as error:
-            raise EvalkitError(f"cannot load Keras model {path}: {error}") from None
-        self.inference = KerasInference(model, placement, self.card.outputs, execution)
-
-
-def load_torch_export(
-    model_id: str,
-    name: str,
-    tag: str | None,
-    *,
-    device: str,
-    weights_file: Path | None,
-    execution: Execution | None = None,
-) -> TorchExportAdapter:
-    return TorchExportAdapter(model_id, Path(name).expanduser(), device=device, execution=execution)
-
-
-def load_keras_file(
-    model_id: str,
-    name: str,
-    tag: str | None,
-    *,
-    device: str,
-    weights_file: Path | None,
-    execution: Execution | None = None,
-) -> KerasFileAdapter:
-    return KerasFileAdapter(model_id, Path(name).expanduser(), device=device, execution=execution)
+            raise EvalkitError(f"cannot load Keras model {self.path}: {error}") from None
+        self.inference = KerasInference(model, placement, self.card.outputs, request.execution)

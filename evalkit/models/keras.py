@@ -23,7 +23,7 @@ from evalkit.errors import EvalkitError, MissingWeightsError
 from evalkit.labels import LabelSpace
 from evalkit.models._keras import KerasInference, tf_device
 from evalkit.models._torch import is_offline
-from evalkit.models.base import Execution, describe_model, weights_record
+from evalkit.models.base import ModelRequest, describe_model, weights_record
 from evalkit.preprocess import ImageTransform
 
 CROP_FRACTION = 0.875
@@ -125,23 +125,17 @@ def _build(
 class KerasApplicationAdapter:
     framework = "keras"
 
-    def __init__(
-        self,
-        model_id: str,
-        name: str,
-        *,
-        device: str,
-        weights_file: Path | None,
-        execution: Execution | None = None,
-    ) -> None:
-        builder = _builder(name)
+    def __init__(self, request: ModelRequest) -> None:
+        if request.tag is not None:
+            raise EvalkitError(f"{request.id}: keras.applications models take no @weights tag")
+        builder = _builder(request.name)
         tf = import_tensorflow()
-        self.id = model_id
+        self.id = request.id
         self.module = importlib.import_module(builder.__module__)
-        execution = execution or Execution()
-        placement = tf_device(device, execution.threads)
+        execution = request.execution
+        placement = tf_device(request.device, execution.threads)
         with tf.device(placement):
-            model, self.weights_info = _build(model_id, builder, weights_file)
+            model, self.weights_info = _build(request.id, builder, request.weights_file)
         self.inference = KerasInference(model, placement, "probabilities", execution)
         size = int(model.input_shape[1])
         self.transform = ImageTransform(
@@ -167,19 +161,3 @@ class KerasApplicationAdapter:
 
     def runtime(self) -> dict[str, Any]:
         return self.inference.runtime()
-
-
-def load(
-    model_id: str,
-    name: str,
-    tag: str | None,
-    *,
-    device: str,
-    weights_file: Path | None,
-    execution: Execution | None = None,
-) -> KerasApplicationAdapter:
-    if tag is not None:
-        raise EvalkitError(f"{model_id}: keras.applications models take no @weights tag")
-    return KerasApplicationAdapter(
-        model_id, name, device=device, weights_file=weights_file, execution=execution
-    )

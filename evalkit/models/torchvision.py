@@ -18,7 +18,7 @@ from evalkit._frameworks import import_torch
 from evalkit.errors import EvalkitError, MissingWeightsError
 from evalkit.labels import LabelSpace
 from evalkit.models._torch import TorchInference, is_offline, load_state_dict
-from evalkit.models.base import Execution, describe_model, weights_record
+from evalkit.models.base import ModelRequest, describe_model, weights_record
 from evalkit.preprocess import ImageTransform
 
 
@@ -110,21 +110,12 @@ def transform_of(weights: Any) -> ImageTransform:
 class TorchvisionAdapter:
     framework = "torch"
 
-    def __init__(
-        self,
-        model_id: str,
-        name: str,
-        tag: str | None,
-        *,
-        device: str,
-        weights_file: Path | None,
-        execution: Execution | None = None,
-    ) -> None:
-        name = _check_name(name)
-        self.weights = _weights_entry(name, tag)
-        self.id = model_id
+    def __init__(self, request: ModelRequest) -> None:
+        name = _check_name(request.name)
+        self.weights = _weights_entry(name, request.tag)
+        self.id = model_id = request.id
         model = _torchvision().models.get_model(name, weights=None)
-        state, self.weights_info = _resolve_weights(model_id, self.weights, weights_file)
+        state, self.weights_info = _resolve_weights(model_id, self.weights, request.weights_file)
         try:
             model.load_state_dict(state)
         except RuntimeError as error:
@@ -132,7 +123,7 @@ class TorchvisionAdapter:
             raise EvalkitError(
                 f"weights file {self.weights_info['file']} does not fit {model_id}: {detail}"
             ) from None
-        self.inference = TorchInference(model.eval(), device, execution=execution)
+        self.inference = TorchInference(model.eval(), request.device, execution=request.execution)
         self.transform = transform_of(self.weights)
         self.labels = LabelSpace.imagenet1k()
         self.published = dict(self.weights.meta.get("_metrics", {}).get("ImageNet-1K", {}))
@@ -153,17 +144,3 @@ class TorchvisionAdapter:
 
     def runtime(self) -> dict[str, Any]:
         return self.inference.runtime() | {"torchvision": _torchvision().__version__}
-
-
-def load(
-    model_id: str,
-    name: str,
-    tag: str | None,
-    *,
-    device: str,
-    weights_file: Path | None,
-    execution: Execution | None = None,
-) -> TorchvisionAdapter:
-    return TorchvisionAdapter(
-        model_id, name, tag, device=device, weights_file=weights_file, execution=execution
-    )

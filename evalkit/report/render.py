@@ -93,14 +93,8 @@ def _confusion_section(item: tables.LabeledRun, file: str) -> dict[str, Any]:
 
 
 def _pair_section(pair: tables.Pair) -> dict[str, Any]:
-    return {
-        "first": pair.first.label,
-        "second": pair.second.label,
-        "n": pair.n,
-        "agreement": pair.agreement,
-        "only_first": len(pair.only_first),
-        "only_second": len(pair.only_second),
-        "p_value": pair.p_value,
+    """A pair's numbers and its gallery of disagreements, for the HTML page."""
+    return _pair_numbers(pair) | {
         "first_tiles": gallery.tiles(pair, pair.only_first),
         "second_tiles": gallery.tiles(pair, pair.only_second),
     }
@@ -160,7 +154,7 @@ def render_markdown(runs: Sequence[RunResult], html_name: str | None = "report.h
         .render(
             summary=summary.to_dict("records"),
             best=tables.best_rows(summary),
-            pairs=[_pair_section_brief(p) for p in tables.pairs(labeled)],
+            pairs=[_pair_numbers(p) for p in tables.pairs(labeled)],
             worst=tables.per_class(labeled).head(10).to_dict("records"),
             labels=[item.label for item in labeled],
             failures=sum(len(item.run.failures) for item in labeled),
@@ -169,7 +163,7 @@ def render_markdown(runs: Sequence[RunResult], html_name: str | None = "report.h
     )
 
 
-def _pair_section_brief(pair: tables.Pair) -> dict[str, Any]:
+def _pair_numbers(pair: tables.Pair) -> dict[str, Any]:
     return {
         "first": pair.first.label,
         "second": pair.second.label,

@@ -89,3 +89,15 @@ def test_import_evalkit_imports_no_framework() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_pytest_plugin_import_stays_light() -> None:
+    """Every pytest session in an environment with evalkit loads the plugin; evaluation
+    libraries load only when a test evaluates."""
+    heavy = ("torch", "tensorflow", "pandas", "scipy", "matplotlib", "sklearn")
+    code = f"import sys, evalkit.pytest_plugin; print([m for m in {heavy!r} if m in sys.modules])"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+    lazy = "import evalkit; print(evalkit.RunResult.__module__)"
+    out = subprocess.run([sys.executable, "-c", lazy], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "evalkit.results"
