@@ -278,9 +278,30 @@ def _finish(config: pytest.Config, report: Path | None, worker: str | None) -> N
         from evalkit.report import write_report
 
         save_results(runs, report)
-        write_report(runs, report, title="evalkit: pytest session")
+        before = _compared_baselines(config)
+        write_report([*before, *runs], report, title="evalkit: pytest session")
     if report is not None:
         shutil.rmtree(report / WORKER_DIR, ignore_errors=True)
+
+
+def _compared_baselines(config: pytest.Config) -> list[RunResult]:
+    """The baselines this session compared with, labelled "(baseline)", so the report shows
+    each model before and after, paired on the same samples."""
+    from evalkit.errors import EvalkitError
+    from evalkit.results import display_name, load_results
+
+    folder = config.stash[SETTINGS].baseline_dir
+    runs = []
+    for row in _all_rows(config):
+        if folder is None or row["baseline_top1"] is None:
+            continue
+        try:
+            (run,) = load_results(folder / row["baseline"] / "results.json")
+        except (EvalkitError, ValueError):
+            continue  # the test that compared with it has already said what is wrong
+        run.label = f"{display_name(run.id)} (baseline)"
+        runs.append(run)
+    return runs
 
 
 def _worker_runs(report: Path | None) -> Iterator[RunResult]:

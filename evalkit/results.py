@@ -38,6 +38,7 @@ class RunResult:
     environment: dict[str, Any]
     predictions: pd.DataFrame = field(repr=False, default_factory=pd.DataFrame)
     predictions_file: str | None = None
+    label: str | None = None  # how reports name this run (default: the model's display name)
 
     @property
     def id(self) -> str:

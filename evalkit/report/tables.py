@@ -33,11 +33,11 @@ class LabeledRun:
 
 
 def label_runs(runs: Sequence[RunResult]) -> list[LabeledRun]:
-    """Display names, made unique (``model (2)``) when a model appears twice."""
+    """Labels (or display names), made unique (``model (2)``) when a name appears twice."""
     seen: dict[str, int] = {}
     labeled = []
     for run in runs:
-        name = display_name(run.id)
+        name = run.label or display_name(run.id)
         seen[name] = seen.get(name, 0) + 1
         labeled.append(LabeledRun(name if seen[name] == 1 else f"{name} ({seen[name]})", run))
     return labeled
@@ -271,7 +271,13 @@ def findings(summary_frame: pd.DataFrame, found: Sequence[Pair]) -> list[str]:
         if pair is not None:
             significant = "significant" if pair.p_value < 0.05 else "not significant"
             verdict = f"; the difference is {significant} (paired McNemar p={pair.p_value:.3g})"
-        lines.append(f"It leads {runner['model']} by {lead:.2f} points{verdict}.")
+        if lead < 0.005:
+            lines[-1] = (
+                f"Top-1 is tied at {100 * best['top1']:.2f}% between {best['model']} and "
+                f"{runner['model']}{verdict}."
+            )
+        else:
+            lines.append(f"It leads {runner['model']} by {lead:.2f} points{verdict}.")
         fastest = summary_frame.loc[summary_frame["latency_p50_ms"].idxmin()]
         slowest = summary_frame["latency_p50_ms"].max()
         ratio = slowest / fastest["latency_p50_ms"] if fastest["latency_p50_ms"] else float("nan")

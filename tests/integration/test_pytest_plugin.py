@@ -135,6 +135,8 @@ def test_degraded_model_fails_with_a_readable_message(
     )
     result.stdout.fnmatch_lines(["*digits-cnn-torch.pt2*-?.??*REGRESSION*"])
     assert "Traceback" not in result.stdout.str()
+    html = (suite.path / "ci-report" / "report.html").read_text()
+    assert "digits-cnn-torch.pt2 (baseline)" in html and "Pairwise comparison" in html
     (diff,) = (suite.path / "ci-report").glob("diff-*.csv")
     lines = diff.read_text().splitlines()
     assert lines[0] == "path,label,baseline_predicted,current_predicted,change"

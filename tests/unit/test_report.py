@@ -146,3 +146,14 @@ def test_imagenet_wnids_get_their_names_and_digits_do_not() -> None:
     assert tables.readable_names(["3", "7"]) == {}  # "3" is not ImageNet's class 3 here
     (run,) = synthetic_runs(100, ["n01440764", "n01443537"], models=1)
     assert "n01440764 (tench)" in list(tables.per_class(tables.label_runs([run]))["class"])
+
+
+def test_findings_name_the_leader_or_the_tie() -> None:
+    runs = tables.label_runs(synthetic_runs(400, ["a", "b", "c"]))
+    summary = tables.summary(runs)
+    lines = tables.findings(summary, tables.pairs(runs))
+    assert lines[0].startswith("Most accurate: torch-export:model-1.pt2")
+    assert "paired McNemar p=" in lines[1] and lines[2].startswith("Fastest: torch-export:model-0")
+    tied = tables.label_runs([runs[0].run, runs[0].run])
+    text = tables.findings(tables.summary(tied), tables.pairs(tied))
+    assert text[0].startswith("Top-1 is tied at") and "p=1" in text[0]
