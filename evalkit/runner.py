@@ -36,6 +36,7 @@ class Loaded:
     error: str | None
     size: int
     sha256: str
+    read_s: float = 0.0
     decode_s: float = 0.0
     preprocess_s: float = 0.0
 
@@ -65,6 +66,7 @@ def load_sample(preprocess: Callable[..., np.ndarray], index: int, sample: Sampl
     except OSError as error:
         return Loaded(index, None, f"cannot read: {error.strerror or error}", 0, "unreadable")
     digest = hashlib.sha256(data).hexdigest()
+    read = time.perf_counter()
     try:
         image = decode_image(data)
     except DecodeError as error:
@@ -74,8 +76,9 @@ def load_sample(preprocess: Callable[..., np.ndarray], index: int, sample: Sampl
         array = preprocess(image)
     except (ValueError, OSError) as error:
         return Loaded(index, None, f"cannot preprocess: {error}", len(data), digest)
+    done = time.perf_counter()
     return Loaded(
-        index, array, None, len(data), digest, decoded - start, time.perf_counter() - decoded
+        index, array, None, len(data), digest, read - start, decoded - read, done - decoded
     )
 
 
@@ -116,7 +119,8 @@ def batches(
         line = f"{dataset.relative(sample)}\t{item.size}\t{sample.label}\t{item.sha256}\n"
         raw.fingerprint.update(line.encode())
         raw.seen += 1
-        raw.add_stage("read_decode", item.decode_s)
+        raw.add_stage("read", item.read_s)
+        raw.add_stage("decode", item.decode_s)
         raw.add_stage("preprocess", item.preprocess_s)
         if item.error is not None:
             raw.failures.append((item.index, item.error))

@@ -120,7 +120,8 @@ def synthetic_runs(
                     "throughput_img_s": 300.0 - 50 * m,
                     "forward_throughput_img_s": 320.0,
                     "stages_s": {
-                        "read_decode": 5.0,
+                        "read": 1.0,
+                        "decode": 4.0,
                         "preprocess": 3.0,
                         "forward": 15.0,
                         "wall": 16.0,

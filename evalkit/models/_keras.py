@@ -70,6 +70,9 @@ class KerasInference:
         spec = tf.TensorSpec([None, *model.input_shape[1:]], tf.float32)
         self._forward = tf.function(lambda x: model(x, training=False), input_signature=[spec])
 
+    def parameter_count(self) -> int:
+        return int(self.model.count_params())
+
     def to_device(self, batch: np.ndarray) -> Any:
         with self.tf.device(self.device):
             return self.tf.constant(batch)

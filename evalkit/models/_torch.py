@@ -113,6 +113,9 @@ class TorchInference:
             result: np.ndarray = scores.cpu().numpy()  # copies to host: the device has finished
         return result
 
+    def parameter_count(self) -> int:
+        return int(sum(p.numel() for p in self.module.parameters()))
+
     def _cuda_events(self) -> tuple[Any, Any, Any] | None:
         if self.device != "cuda":
             return None

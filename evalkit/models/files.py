@@ -113,7 +113,12 @@ class _CardAdapter:
     def describe(self) -> dict[str, Any]:
         preprocessing = self.card.transform.describe()
         preprocessing["source"] = str(card_path(self.path))
-        return describe_model(self, weights_record(self.path, "file"), preprocessing)
+        return describe_model(
+            self,
+            weights_record(self.path, "file"),
+            preprocessing,
+            params=self.inference.parameter_count(),
+        )
 
     def runtime(self) -> dict[str, Any]:
         return self.inference.runtime()

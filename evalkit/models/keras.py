@@ -156,8 +156,9 @@ class KerasApplicationAdapter:
         probe = np.array([[[0.0, 0.0, 0.0], [255.0, 255.0, 255.0]]], dtype=np.float32)
         low, high = self.module.preprocess_input(probe)[0].tolist()
         preprocessing["then_maps"] = {"0": low, "255": high}
-        params = int(self.inference.model.count_params())
-        return describe_model(self, self.weights_info, preprocessing, params=params)
+        return describe_model(
+            self, self.weights_info, preprocessing, params=self.inference.parameter_count()
+        )
 
     def runtime(self) -> dict[str, Any]:
         return self.inference.runtime()

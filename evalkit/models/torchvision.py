@@ -137,9 +137,12 @@ class TorchvisionAdapter:
     def describe(self) -> dict[str, Any]:
         preprocessing = self.transform.describe()
         preprocessing["source"] = f"torchvision.models.{self.weights}.transforms()"
-        params = sum(p.numel() for p in self.inference.module.parameters())
         return describe_model(
-            self, self.weights_info, preprocessing, published_metrics=self.published, params=params
+            self,
+            self.weights_info,
+            preprocessing,
+            published_metrics=self.published,
+            params=self.inference.parameter_count(),
         )
 
     def runtime(self) -> dict[str, Any]:

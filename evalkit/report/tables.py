@@ -224,10 +224,11 @@ def most_confused_classes(matrix: pd.DataFrame, k: int = 15) -> pd.DataFrame:
 
 
 def stage_split(run: RunResult) -> dict[str, float]:
-    """Seconds per stage (decode, preprocess, forward, other), from the timing section."""
+    """Seconds per stage (read, decode, preprocess, forward, …), from the timing section."""
     stages = run.timing.get("stages_s", {})
     named = {
-        "decode": stages.get("read_decode", 0.0),
+        "read": stages.get("read", 0.0),
+        "decode": stages.get("decode", stages.get("read_decode", 0.0)),  # older: read + decode
         "preprocess": stages.get("preprocess", 0.0),
         "forward": stages.get("forward", 0.0),
         "warm-up": stages.get("warmup", 0.0),
