@@ -6,7 +6,6 @@ import base64
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 
 import pandas as pd
@@ -48,18 +47,8 @@ def thumbnail(path: Path) -> str | None:
     return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-@cache
-def _space(described: str) -> LabelSpace | None:
-    import json
-
-    return LabelSpace.from_description(json.loads(described))
-
-
-def top3(item: LabeledRun, row: pd.Series) -> tuple[Guess, ...]:
+def top3(item: LabeledRun, row: pd.Series, space: LabelSpace | None) -> tuple[Guess, ...]:
     """A run's three best guesses for one sample, named in the model's label space."""
-    import json
-
-    space = _space(json.dumps(item.run.model.get("label_space", {}), sort_keys=True))
     guesses = []
     for k in (1, 2, 3):
         if f"top{k}" not in row:
@@ -79,6 +68,7 @@ def tiles(pair: Pair, paths: pd.DataFrame, limit: int = PER_DIRECTION) -> list[T
     """Tiles for the first ``limit`` of ``paths`` (samples one run of ``pair`` got right)."""
     runs: Sequence[LabeledRun] = (pair.first, pair.second)
     frames = [item.run.predictions.set_index("path") for item in runs]
+    spaces = [LabelSpace.from_description(item.run.model.get("label_space", {})) for item in runs]
     root = _root(pair.first)
     result = []
     for path in paths["path"].head(limit):
@@ -89,7 +79,8 @@ def tiles(pair: Pair, paths: pd.DataFrame, limit: int = PER_DIRECTION) -> list[T
                 label=str(rows[0]["label"]),
                 image=thumbnail(root / str(path)),
                 guesses=tuple(
-                    (item.label, top3(item, row)) for item, row in zip(runs, rows, strict=True)
+                    (item.label, top3(item, row, space))
+                    for item, row, space in zip(runs, rows, spaces, strict=True)
                 ),
             )
         )
