@@ -51,7 +51,7 @@ def test_reproduces_published_accuracy(
         result = evalkit.evaluate(model)
     except MissingWeightsError as error:
         pytest.skip(str(error))
-    n = result.metrics["top1"]["n"]
+    n = result.metrics.top1.n
     for name, measured, published in (("top-1", result.top1, top1), ("top-5", result.top5, top5)):
         allowed = tolerance(published, n, slack)
         assert abs(measured - published) <= allowed, (

@@ -7,16 +7,19 @@ stay cheap for test sessions that never evaluate a model.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from evalkit._lazy import lazy_exports
 from evalkit.errors import EvalkitError
 
 if TYPE_CHECKING:
     from evalkit.api import evaluate, evaluate_many
     from evalkit.data.datasets import Dataset, load_dataset
+    from evalkit.options import EvalOptions
+    from evalkit.pytest_plugin import EvalkitFixture
     from evalkit.registry import load_model
-    from evalkit.results import RunResult, load_results, save_results
+    from evalkit.results import Results, RunResult, load_results, save_results
+    from evalkit.scoring import rescore
 
 __version__ = "0.1.0"
 
@@ -25,15 +28,22 @@ _LAZY = {
     "evaluate_many": "evalkit.api",
     "Dataset": "evalkit.data.datasets",
     "load_dataset": "evalkit.data.datasets",
+    "EvalOptions": "evalkit.options",
+    "EvalkitFixture": "evalkit.pytest_plugin",
     "load_model": "evalkit.registry",
+    "Results": "evalkit.results",
     "RunResult": "evalkit.results",
     "load_results": "evalkit.results",
     "save_results": "evalkit.results",
+    "rescore": "evalkit.scoring",
 }
 
 __all__ = [
     "Dataset",
+    "EvalOptions",
     "EvalkitError",
+    "EvalkitFixture",
+    "Results",
     "RunResult",
     "__version__",
     "evaluate",
@@ -41,13 +51,9 @@ __all__ = [
     "load_dataset",
     "load_model",
     "load_results",
+    "rescore",
     "save_results",
 ]
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'evalkit' has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, _LAZY, globals())

@@ -25,10 +25,11 @@ import numpy as np
 from PIL import Image
 
 from evalkit.api import evaluate_adapter
+from evalkit.atomic import write_atomic
 from evalkit.data.datasets import Dataset, read_imagefolder, subset
-from evalkit.models.base import Execution, ModelAdapter
-from evalkit.registry import load_model
-from evalkit.results import write_atomic
+from evalkit.models.base import ModelAdapter
+from evalkit.options import EvalOptions
+from evalkit.registry import NAMED, adapter_class, load_model, parse_model_id
 from evalkit.runner import load_sample
 
 WNIDS = ("n01440764", "n01443537", "n01484850", "n01491361", "n01494475")
@@ -59,23 +60,12 @@ def synthetic_imagefolder(root: Path, n: int, seed: int = 0) -> Path:
 
 def untrained_weights(model: str, root: Path) -> Path:
     """A weights file of the right architecture (random init), for models with none cached."""
-    from evalkit._frameworks import import_tensorflow, import_torch
-
-    scheme, _, name = model.partition(":")
-    root.mkdir(parents=True, exist_ok=True)
-    if scheme == "torchvision":
-        target = root / f"{name}-untrained.pth"
-        if not target.is_file():
-            torch = import_torch()
-            module = sys.modules["torchvision"].models.get_model(name.split("@")[0])
-            torch.save(module.state_dict(), target)
-        return target
-    target = root / f"{name}-untrained.weights.h5"
+    model_id = parse_model_id(model)
+    suffix = ".pth" if model_id.scheme == "torchvision" else ".weights.h5"
+    target = root / f"{model_id.name}-untrained{suffix}"
     if not target.is_file():
-        import_tensorflow()
-        import keras
-
-        getattr(keras.applications, name)(weights=None).save_weights(target)
+        root.mkdir(parents=True, exist_ok=True)
+        adapter_class(model_id.scheme).save_untrained(model_id.name, target)
     return target
 
 
@@ -108,12 +98,11 @@ def forward_timings(adapter: ModelAdapter, batch: np.ndarray, repeats: int) -> d
     """Raw forward (the bare framework call on device inputs) and the harness's batch latency
     (what evalkit times and reports: host batch in, probabilities out), plus, for torch, the
     same forward under ``torch.utils.benchmark.Timer``."""
-    inference: Any = getattr(adapter, "inference")  # noqa: B009 - every seed adapter has one
+    inference = adapter.inference
     inputs = inference.to_device(batch)
     inference.forward(inputs)  # warm-up
     adapter.predict(batch)
-    framework = adapter.framework
-    raw = _median_seconds(lambda: _materialise(inference.forward(inputs), framework), repeats)
+    raw = _median_seconds(lambda: inference.to_host(inference.forward(inputs)), repeats)
     harness = _median_seconds(lambda: adapter.predict(batch), repeats)
     result = {"raw_forward_s": raw, "harness_batch_s": harness}
     if adapter.framework == "torch":
@@ -127,14 +116,6 @@ def forward_timings(adapter: ModelAdapter, batch: np.ndarray, repeats: int) -> d
         )
         result["timer_forward_s"] = timer.blocked_autorange(min_run_time=raw * repeats).median
     return result
-
-
-def _materialise(output: Any, framework: str) -> None:
-    """Wait for the device: copy the result to the host, as the harness does."""
-    if framework == "torch":
-        output.cpu()
-    else:
-        output.numpy()
 
 
 def naive_rate(adapter: ModelAdapter, dataset: Dataset, limit: int) -> float:
@@ -155,13 +136,13 @@ def harness_run(adapter: ModelAdapter, dataset: Dataset, batch_size: int) -> dic
     run = evaluate_adapter(adapter, dataset, batch_size=batch_size, class_map=mapping)
     timing = run.timing
     return {
-        "images": timing["images"],
+        "images": timing.images,
         "batch_size": batch_size,
-        "throughput_img_s": timing["throughput_img_s"],
-        "batch_p50_ms": timing["batch_latency_ms"]["p50"],
-        "overhead_fraction": timing["overhead_fraction"],
-        "wait_data_s": timing["stages_s"].get("wait_data", 0.0),
-        "wall_s": timing["stages_s"]["wall"],
+        "throughput_img_s": timing.throughput_img_s,
+        "batch_p50_ms": timing.batch_latency_ms.p50,
+        "overhead_fraction": timing.overhead_fraction,
+        "wait_data_s": timing.stage("wait_data"),
+        "wall_s": timing.stage("wall"),
     }
 
 
@@ -171,14 +152,14 @@ def bench_model(
     *,
     batch_size: int,
     sweep: Sequence[int],
-    execution: Execution,
+    options: EvalOptions,
     weights_dir: Path,
 ) -> dict[str, Any]:
     # model files carry their weights; zoo models get untrained ones (speed does not depend on
     # the values, and nothing is downloaded)
-    zoo = model.split(":")[0] in ("torchvision", "keras")
-    weights = {model: untrained_weights(model, weights_dir)} if zoo else {}
-    adapter = load_model(model, weights=weights, execution=execution)
+    zoo = parse_model_id(model).scheme in NAMED
+    weights = {model: str(untrained_weights(model, weights_dir))} if zoo else {}
+    adapter = load_model(model, options, weights=weights)
     cores = os.cpu_count() or 1
     batch = batch_of(adapter, dataset, batch_size)
     timings = forward_timings(adapter, batch, repeats=3)
@@ -223,7 +204,7 @@ from evalkit.api import evaluate
 run = evaluate(sys.argv[1], sys.argv[2], batch_size=64, limit=int(sys.argv[3]))
 rss = [line for line in open("/proc/self/status") if line.startswith("VmRSS")]
 end = int(rss[0].split()[1]) / 1024 if rss else None
-print(json.dumps({"peak_rss_mb": run.timing["peak_rss_mb"], "end_rss_mb": end}))
+print(json.dumps({"peak_rss_mb": run.timing.peak_rss_mb, "end_rss_mb": end}))
 """
 
 
@@ -265,7 +246,7 @@ def run_bench(
     images: int,
     batch_size: int,
     sweep: Sequence[int],
-    execution: Execution,
+    options: EvalOptions,
     out: Path,
     cache: Path,
     rss: bool = True,
@@ -277,7 +258,7 @@ def run_bench(
             dataset,
             batch_size=batch_size,
             sweep=sweep,
-            execution=execution,
+            options=options,
             weights_dir=cache / "weights",
         )
         for model in models

@@ -2,32 +2,19 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 from evalkit._frameworks import is_installed
-from evalkit.registry import ADAPTERS
+from evalkit.registry import ADAPTERS, NAMED, adapter_class
+
+FRAMEWORK_OF = {"torchvision": "torch", "keras": "tensorflow"}
 
 
-def torchvision_lines() -> list[str]:
-    from evalkit._frameworks import import_torch
-    from evalkit.models import torchvision as tv
-
-    torch = import_torch()
-    models = tv._torchvision().models
-    lines = [f"torchvision:NAME[@WEIGHTS]  weights cache: {Path(torch.hub.get_dir())}/checkpoints"]
-    for name in tv.model_names():
-        tags = ", ".join(w.name for w in models.get_model_weights(name))
-        lines.append(f"  torchvision:{name}  [{tags}]")
-    return lines
-
-
-def keras_lines() -> list[str]:
-    from evalkit.models import keras as ka
-
-    home = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras"))
-    lines = [f"keras:NAME  weights cache: {home}/models (weights='imagenet')"]
-    lines += [f"  keras:{name}" for name in ka.model_names()]
+def zoo_lines(scheme: str) -> list[str]:
+    """A model zoo's models and weights tags, and its weights cache (from its adapter class)."""
+    adapter = adapter_class(scheme)
+    lines = [f"{adapter.id_form}  weights cache: {adapter.weights_cache()}"]
+    for name in adapter.model_names():
+        tags = adapter.weights_tags(name)
+        lines.append(f"  {scheme}:{name}" + (f"  [{', '.join(tags)}]" if tags else ""))
     return lines
 
 
@@ -41,9 +28,9 @@ def print_catalog() -> None:
         "torch-export:FILE.pt2 and keras-file:FILE.keras read FILE.evalkit.json "
         "(classes, preprocessing)"
     )
-    sections = (("torch", torchvision_lines), ("tensorflow", keras_lines))
-    for framework, lines in sections:
+    for scheme in NAMED:
+        framework = FRAMEWORK_OF[scheme]
         if is_installed(framework):
-            print("\n".join(lines()))
+            print("\n".join(zoo_lines(scheme)))
         else:
             print(f"({framework} not installed: pip install 'evalkit[all]')")

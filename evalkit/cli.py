@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from evalkit.errors import EvalkitError
+from evalkit.options import ALPHA, DEVICES, FORMATS, MAX_DROP, PRECISIONS, EvalOptions
 
 
 def default_out() -> Path:
@@ -32,15 +33,19 @@ def _add_run(commands: argparse._SubParsersAction) -> None:
         help="model id, repeatable: torchvision:resnet50[@WEIGHTS], keras:MobileNetV2",
     )
     run.add_argument("--data", required=True, type=Path, help="image folder or CSV manifest")
-    run.add_argument(
-        "--format", default="auto", choices=("auto", "imagefolder", "csv", "imagenet-val")
-    )
+    defaults = EvalOptions()
+    run.add_argument("--format", default=defaults.format, choices=FORMATS)
     run.add_argument("--labels", type=Path, help="ground-truth file for --format imagenet-val")
-    run.add_argument("--batch-size", type=int, default=32)
-    run.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    run.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    run.add_argument("--device", default=defaults.device, choices=DEVICES)
     run.add_argument("--limit", type=int, help="first N images (after --per-class)")
     run.add_argument("--per-class", type=int, help="N images per class (stratified, seeded)")
-    run.add_argument("--seed", type=int, default=0, help="seed for --per-class (default 0)")
+    run.add_argument(
+        "--seed",
+        type=int,
+        default=defaults.seed,
+        help=f"seed for --per-class (default {defaults.seed})",
+    )
     run.add_argument(
         "--weights",
         action="append",
@@ -51,7 +56,12 @@ def _add_run(commands: argparse._SubParsersAction) -> None:
     )
     run.add_argument("--class-map", type=Path, help="CSV dataset_label,model_label")
     run.add_argument("--strict", action="store_true", help="fail on any unreadable image")
-    run.add_argument("--warmup", type=int, default=1, help="untimed warm-up batches (default 1)")
+    run.add_argument(
+        "--warmup",
+        type=int,
+        default=defaults.warmup,
+        help=f"untimed warm-up batches (default {defaults.warmup})",
+    )
     run.add_argument("--workers", type=int, help="decode threads (default: CPU count)")
     _add_execution(run)
     run.add_argument("--out", type=Path, help="output folder (default reports/<timestamp>)")
@@ -61,8 +71,8 @@ def _add_run(commands: argparse._SubParsersAction) -> None:
 def _add_execution(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--precision",
-        default="fp32",
-        choices=("fp32", "bf16", "fp16"),
+        default=EvalOptions().precision,
+        choices=PRECISIONS,
         help="autocast precision for torch models (default fp32; recorded)",
     )
     parser.add_argument(
@@ -94,7 +104,7 @@ def _add_bench(commands: argparse._SubParsersAction) -> None:
         help="repeatable (default: torchvision:resnet50 and keras:MobileNetV2)",
     )
     bench.add_argument("--images", type=int, default=256, help="synthetic JPEGs (default 256)")
-    bench.add_argument("--batch-size", type=int, default=32)
+    bench.add_argument("--batch-size", type=int, default=EvalOptions().batch_size)
     bench.add_argument(
         "--batch-sizes", type=_sizes, default=[1, 8, 32], help="sweep (default 1,8,32)"
     )
@@ -123,14 +133,14 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument(
         "--max-drop",
         type=float,
-        default=1.0,
-        help="smallest top-1 drop, in points, that counts (default 1.0)",
+        default=100 * MAX_DROP,
+        help=f"smallest top-1 drop, in points, that counts (default {100 * MAX_DROP:g})",
     )
     compare.add_argument(
         "--alpha",
         type=float,
-        default=0.01,
-        help="significance level of the one-sided test (default 0.01)",
+        default=ALPHA,
+        help=f"significance level of the one-sided test (default {ALPHA:g})",
     )
     compare.add_argument(
         "--fail-on-regression",
@@ -155,32 +165,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def run_options(args: argparse.Namespace) -> EvalOptions:
+    """The evaluation options of ``evalkit run`` (argument names are the option names)."""
+    given = vars(args) | {
+        "labels_file": args.labels,
+        "weights": dict(args.weights),
+        "progress": sys.stderr.isatty(),
+    }
+    return EvalOptions(**{name: given[name] for name in EvalOptions.names()})
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from evalkit.api import evaluate_many
-    from evalkit.report import write_report
+    from evalkit.report import print_summary, write_report
     from evalkit.results import save_results
-    from evalkit.table import print_summary
 
-    runs = evaluate_many(
-        args.model,
-        args.data,
-        format=args.format,
-        labels_file=args.labels,
-        batch_size=args.batch_size,
-        device=args.device,
-        limit=args.limit,
-        per_class=args.per_class,
-        seed=args.seed,
-        weights=dict(args.weights),
-        class_map=args.class_map,
-        strict=args.strict,
-        warmup=args.warmup,
-        workers=args.workers,
-        progress=sys.stderr.isatty(),
-        precision=args.precision,
-        channels_last=args.channels_last,
-        threads=args.threads,
-    )
+    runs = evaluate_many(args.model, args.data, run_options(args))
     out = args.out or default_out()
     path = save_results(runs, out)
     print_summary(runs)
@@ -197,7 +197,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from evalkit.compare import compare_files
+    from evalkit.compare.baselines import compare_files
     from evalkit.errors import RegressionError
     from evalkit.results import load_results
 
@@ -231,7 +231,6 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from evalkit.bench import SEED_MODELS, print_bench, run_bench
     from evalkit.demo import cache_root
-    from evalkit.models.base import Execution
 
     if args.images < 2 * args.batch_size:
         raise EvalkitError(f"--images must be at least twice --batch-size ({2 * args.batch_size})")
@@ -240,7 +239,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
         images=args.images,
         batch_size=args.batch_size,
         sweep=args.batch_sizes,
-        execution=Execution(args.precision, args.channels_last, args.threads),
+        options=EvalOptions(
+            precision=args.precision, channels_last=args.channels_last, threads=args.threads
+        ),
         out=args.out,
         cache=cache_root(args.cache).parent / "bench-v1",
         rss=not args.no_rss,

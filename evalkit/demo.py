@@ -192,8 +192,7 @@ def prepare_demo(cache: Path | None = None) -> tuple[list[str], Path]:
 
 
 def run_demo(out: Path, cache: Path | None = None) -> list[RunResult]:
-    from evalkit.report import write_report
-    from evalkit.table import print_summary
+    from evalkit.report import print_summary, write_report
 
     models, test = prepare_demo(cache)
     runs = evaluate_many(models, test, batch_size=64)

@@ -1,26 +1,34 @@
 """The accuracy gate behind the pytest plugin: session cache of runs, baselines and verdicts.
 
 Independent of pytest: :mod:`evalkit.pytest_plugin` only turns options into
-:class:`GateSettings` and verdicts into test outcomes.
+:class:`~evalkit.options.GateOptions` and verdicts into test outcomes.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from evalkit.compare import Comparison, compare_runs, flipped_samples, machine_differences
+from evalkit.atomic import write_atomic
+from evalkit.compare.alignment import flipped_samples
+from evalkit.compare.baselines import (
+    Comparison,
+    baseline_file,
+    baseline_name,
+    compare_runs,
+    data_label,
+    load_baseline,
+    machine_differences,
+)
 from evalkit.data.datasets import Dataset
 from evalkit.errors import EvalkitError
 from evalkit.models.base import ModelAdapter
-from evalkit.results import RunResult, display_name, load_results, save_results, write_atomic
-from evalkit.thresholds import GateSettings
-
-# options that change which samples are evaluated, so they name a baseline
-SUBSET_OPTIONS = ("format", "labels_file", "limit", "per_class", "seed")
+from evalkit.naming import display_name
+from evalkit.options import EvalOptions, GateOptions
+from evalkit.results import RunResult, save_results
 
 
 @dataclass
@@ -32,63 +40,93 @@ class Verdict:
     comparison: Comparison | None = None
 
 
+VERDICT_ORDER = ("REGRESSION", "SLOWER", "ok", "saved", "not gated")
+
+
+@dataclass
+class GateRow:
+    """One line of the session summary: a (model, data, subset) and what the gate found."""
+
+    baseline: str
+    model: str
+    data: str
+    n: int
+    top1: float | None
+    top1_low: float | None
+    top1_high: float | None
+    top5: float | None
+    p50_ms: float | None
+    baseline_top1: float | None = None
+    delta: float | None = None
+    p_value: float | None = None
+    verdict: str = "not gated"
+    tests: list[str] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, run: RunResult, label: str, name: str) -> GateRow:
+        top1 = run.metrics.top1
+        return cls(
+            baseline=name,
+            model=display_name(run.id),
+            data=label,
+            n=top1.n,
+            top1=top1.value,
+            top1_low=top1.low,
+            top1_high=top1.high,
+            top5=run.metrics.top5.value,
+            p50_ms=run.timing.batch_latency_ms.p50,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data (xdist sends rows from workers to the controller)."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> GateRow:
+        return cls(**data)
+
+    def record(self, comparison: Comparison, verdict: Verdict) -> None:
+        self.baseline_top1 = comparison.baseline_top1
+        self.delta = comparison.delta
+        self.p_value = comparison.p_value
+        if comparison.regression:
+            self.verdict = "REGRESSION"
+        elif verdict.failures:
+            self.verdict = "SLOWER"
+        else:
+            self.verdict = "ok"
+
+    def severity(self) -> int:
+        return VERDICT_ORDER.index(self.verdict)
+
+
 @dataclass
 class Entry:
     """One evaluated (model, data, subset) in this session and its summary row."""
 
     name: str
     run: RunResult
-    row: dict[str, Any]
+    row: GateRow
 
 
-def data_label(data: str | Path | Dataset) -> str:
-    """A machine-independent name for the data: the last two parts of its path."""
-    root = data.root if isinstance(data, Dataset) else Path(data)
-    return "/".join(root.parts[-2:])
-
-
-def baseline_name(model_id: str, label: str, options: Mapping[str, Any]) -> str:
-    """Folder name of a baseline: model, data and the options that select the samples."""
-    parts = [display_name(model_id), label]
-    parts += [f"{key}={Path(str(options[key])).name}" for key in SUBSET_OPTIONS if options.get(key)]
-    text = "--".join(parts)
-    return "".join(c if c.isalnum() or c in "._=-" else "_" for c in text)[:150]
-
-
-def summary_row(run: RunResult, label: str, name: str) -> dict[str, Any]:
-    top1, top5 = run.metrics["top1"], run.metrics["top5"]
-    return {
-        "baseline": name,
-        "model": display_name(run.id),
-        "data": label,
-        "n": top1["n"],
-        "top1": top1["value"],
-        "top1_low": top1["low"],
-        "top1_high": top1["high"],
-        "top5": top5["value"],
-        "baseline_top1": None,
-        "delta": None,
-        "p_value": None,
-        "verdict": "not gated",
-        "p50_ms": run.timing["batch_latency_ms"]["p50"],
-        "tests": [],
-    }
+def _data_root(data: str | Path | Dataset) -> Path:
+    return data.root if isinstance(data, Dataset) else Path(data)
 
 
 class Gate:
     """Evaluates through :func:`evalkit.evaluate` once per (model, data, options) and checks
     runs against stored baselines."""
 
-    def __init__(self, settings: GateSettings) -> None:
+    def __init__(self, settings: GateOptions) -> None:
         self.settings = settings
         self.entries: dict[str, Entry] = {}
         self._by_run: dict[int, Entry] = {}
 
-    def options(self, overrides: Mapping[str, Any]) -> dict[str, Any]:
-        merged = {k: v for k, v in self.settings.defaults.items() if v is not None and k != "data"}
-        weights = {**merged.pop("weights", {}), **(overrides.get("weights") or {})}
-        merged.update({k: v for k, v in overrides.items() if k != "weights"})
-        return merged | ({"weights": weights} if weights else {})
+    def options(self, overrides: dict[str, Any]) -> EvalOptions:
+        """The session's defaults with a test's own options on top (weights are merged)."""
+        defaults = self.settings.defaults
+        weights = {**defaults.weights_files, **dict(overrides.pop("weights", None) or {})}
+        return defaults.replace(**overrides, weights=weights)
 
     def evaluate(
         self, model: str | ModelAdapter, data: str | Path | Dataset, **overrides: Any
@@ -99,13 +137,13 @@ class Gate:
         options = self.options(overrides)
         model_key = model if isinstance(model, str) else f"adapter-{id(model)}"
         data_key = str(Path(data).resolve()) if not isinstance(data, Dataset) else id(data)
-        key = json.dumps([model_key, data_key, options], sort_keys=True, default=str)
+        key = json.dumps([model_key, data_key, options.identity()], sort_keys=True)
         if key in self.entries:
             return self.entries[key].run, True
-        run = evaluate(model, data, **options)
-        label = data_label(data)
+        run = evaluate(model, data, options=options)
+        label = data_label(_data_root(data))
         name = baseline_name(run.id, label, options)
-        entry = Entry(name, run, summary_row(run, label, name))
+        entry = Entry(name, run, GateRow.of(run, label, name))
         self.entries[key] = entry
         self._by_run[id(run)] = entry
         return run, False
@@ -125,7 +163,7 @@ class Gate:
                 "no baseline folder: pass --evalkit-baseline DIR (or set evalkit_baseline in "
                 "the pytest configuration)"
             )
-        return self.settings.baseline_dir / entry.name / "results.json"
+        return baseline_file(self.settings.baseline_dir, entry.name)
 
     def check(
         self, run: RunResult, max_drop: float | None = None, alpha: float | None = None
@@ -135,14 +173,14 @@ class Gate:
         path = self.baseline_path(entry)
         if self.settings.save_baseline:
             save_results([run], path.parent)
-            entry.row["verdict"] = "saved"
+            entry.row.verdict = "saved"
             return Verdict()
         if not path.is_file():
             raise EvalkitError(
                 f"no baseline for {entry.name} at {path}; create it with pytest "
                 "--evalkit-save-baseline (and commit it)"
             )
-        baseline = _load_baseline(path)
+        baseline = load_baseline(path)
         try:
             comparison = compare_runs(
                 baseline,
@@ -156,7 +194,7 @@ class Gate:
         if comparison.regression:
             verdict.failures.append(self._regression_message(entry, comparison, baseline, path))
         self._check_timing(run, baseline, verdict)
-        self._update_row(entry.row, comparison, verdict)
+        entry.row.record(comparison, verdict)
         return verdict
 
     def _check_timing(self, run: RunResult, baseline: RunResult, verdict: Verdict) -> None:
@@ -180,7 +218,7 @@ class Gate:
         diff = self._write_diff(entry, baseline)
         return "\n".join(
             [
-                f"accuracy regression: {display_name(c.model)} on {entry.row['data']}",
+                f"accuracy regression: {display_name(c.model)} on {entry.row.data}",
                 f"  top-1: baseline {100 * c.baseline_top1:.2f}% -> current "
                 f"{100 * c.current_top1:.2f}% ({100 * c.delta:+.2f} points; a regression "
                 f"needs a drop >= {100 * c.max_drop:g} points)",
@@ -199,59 +237,32 @@ class Gate:
         write_atomic(target, lambda tmp: frame.to_csv(tmp, index=False))
         return target
 
-    @staticmethod
-    def _update_row(row: dict[str, Any], comparison: Comparison, verdict: Verdict) -> None:
-        row["baseline_top1"] = comparison.baseline_top1
-        row["delta"] = comparison.delta
-        row["p_value"] = comparison.p_value
-        if comparison.regression:
-            row["verdict"] = "REGRESSION"
-        elif verdict.failures:
-            row["verdict"] = "SLOWER"
-        else:
-            row["verdict"] = "ok"
-
     def runs(self) -> list[RunResult]:
         return [entry.run for entry in self.entries.values()]
 
-    def rows(self) -> list[dict[str, Any]]:
+    def rows(self) -> list[GateRow]:
         return [entry.row for entry in self.entries.values()]
 
 
-VERDICT_ORDER = ("REGRESSION", "SLOWER", "ok", "saved", "not gated")
-
-
-def merge_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def merge_rows(rows: list[GateRow]) -> list[GateRow]:
     """One row per baseline name: xdist workers may each evaluate the same model; the row with
     the most severe verdict wins and the tests that used it are pooled."""
-    merged: dict[str, dict[str, Any]] = {}
+    merged: dict[str, GateRow] = {}
     for row in rows:
-        seen = merged.get(row["baseline"])
+        seen = merged.get(row.baseline)
         if seen is None:
-            merged[row["baseline"]] = dict(row)
+            merged[row.baseline] = dataclasses.replace(row, tests=list(row.tests))
             continue
-        tests = seen["tests"] + row["tests"]
-        if VERDICT_ORDER.index(row["verdict"]) < VERDICT_ORDER.index(seen["verdict"]):
-            merged[row["baseline"]] = dict(row)
-        merged[row["baseline"]]["tests"] = tests
+        tests = seen.tests + row.tests
+        if row.severity() < seen.severity():
+            merged[row.baseline] = dataclasses.replace(row)
+        merged[row.baseline].tests = tests
     return list(merged.values())
 
 
 def unique_runs(runs: list[RunResult]) -> list[RunResult]:
     """Drop repeated runs of the same model on the same samples (one per xdist worker)."""
-    seen: dict[tuple[str, Any], RunResult] = {}
+    seen: dict[tuple[str, str], RunResult] = {}
     for run in runs:
-        seen.setdefault((run.id, run.dataset.get("fingerprint")), run)
+        seen.setdefault((run.id, run.dataset.fingerprint), run)
     return list(seen.values())
-
-
-def _load_baseline(path: Path) -> RunResult:
-    try:
-        runs = load_results(path)
-    except EvalkitError as error:
-        raise EvalkitError(
-            f"corrupt baseline: {error}; re-create it with --evalkit-save-baseline"
-        ) from None
-    if len(runs) != 1:
-        raise EvalkitError(f"baseline {path} holds {len(runs)} runs, expected one")
-    return runs[0]

@@ -12,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from evalkit.errors import EvalkitError
+from evalkit.results import LabelSpaceInfo
 
 IMAGENET_1K = "imagenet-1k"
 
@@ -63,23 +64,22 @@ class LabelSpace:
         index = self._lookup.get(label.strip().lower())
         return None if index is None else index + self.offset
 
-    def describe(self) -> dict[str, object]:
-        described: dict[str, object] = {
-            "name": self.name,
-            "num_outputs": self.num_outputs,
-            "offset": self.offset,
-        }
-        if self.name != IMAGENET_1K:
-            described["names"] = list(self.names)
-        return described
+    def describe(self) -> LabelSpaceInfo:
+        if self.name == IMAGENET_1K:
+            return LabelSpaceInfo(name=self.name, num_outputs=self.num_outputs, offset=self.offset)
+        return LabelSpaceInfo(
+            name=self.name,
+            num_outputs=self.num_outputs,
+            offset=self.offset,
+            names=list(self.names),
+        )
 
     @classmethod
-    def from_description(cls, described: Mapping[str, object]) -> LabelSpace | None:
+    def from_description(cls, described: LabelSpaceInfo) -> LabelSpace | None:
         """The label space a results file describes (None when it lists no names)."""
-        if described.get("name") == IMAGENET_1K:
-            return cls.imagenet1k(background=described.get("offset") == 1)
-        names = described.get("names")
-        return cls.from_names([str(n) for n in names]) if isinstance(names, list) else None
+        if described.name == IMAGENET_1K:
+            return cls.imagenet1k(background=described.offset == 1)
+        return cls.from_names(described.names) if described.names is not None else None
 
 
 def _build_lookup(space: LabelSpace) -> dict[str, int | None]:

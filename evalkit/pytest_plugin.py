@@ -15,18 +15,18 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from evalkit.compare.latency import SlowdownCheck
 from evalkit.errors import EvalkitError
-from evalkit.thresholds import GateSettings, SlowdownCheck
+from evalkit.options import ALPHA, MAX_DROP, EvalOptions, GateOptions
 
 if TYPE_CHECKING:  # imported when first used: a session that never evaluates stays light
     from evalkit.data.datasets import Dataset
-    from evalkit.gate import Gate
+    from evalkit.gate import Gate, GateRow
     from evalkit.models.base import ModelAdapter
     from evalkit.results import RunResult
 
-SETTINGS = pytest.StashKey[GateSettings]()
+SETTINGS = pytest.StashKey[GateOptions]()
 GATE = pytest.StashKey["Gate"]()
-ITEM = pytest.StashKey[list[pytest.Item]]()
 WORKER_ROWS = pytest.StashKey[list[dict[str, Any]]]()
 WORKER_DIR = ".evalkit-workers"
 
@@ -40,14 +40,19 @@ OPTIONS: tuple[tuple[str, str, Any, str], ...] = (
     ("baseline", "string", "", "folder of baselines to compare with"),
     ("save-baseline", "bool", False, "store this session's runs as the baselines"),
     ("report", "string", "reports/pytest", "folder for results.json and diffs ('' = none)"),
-    ("max-drop", "string", "1.0", "smallest top-1 drop, in points, that is a regression"),
-    ("alpha", "string", "0.01", "significance level of the paired McNemar test"),
+    (
+        "max-drop",
+        "string",
+        f"{100 * MAX_DROP:.1f}",
+        "smallest top-1 drop, in points, that is a regression",
+    ),
+    ("alpha", "string", f"{ALPHA:g}", "significance level of the paired McNemar test"),
     ("timing-max-slowdown", "string", "", "opt-in latency check, e.g. p50:25%"),
     ("data", "string", "", "default evaluation data for evalkit.evaluate()"),
     ("labels", "string", "", "ground-truth file for imagenet-val data"),
     ("per-class", "string", "", "default images per class (stratified subset)"),
-    ("batch-size", "string", "32", "batch size"),
-    ("device", "string", "auto", "auto, cpu or cuda"),
+    ("batch-size", "string", str(EvalOptions().batch_size), "batch size"),
+    ("device", "string", EvalOptions().device, "auto, cpu or cuda"),
 )
 
 
@@ -113,34 +118,41 @@ def _weights(config: pytest.Config) -> dict[str, str]:
     return pairs
 
 
-def settings_from(config: pytest.Config) -> GateSettings:
-    timing_text, _ = _value(config, "timing-max-slowdown")
-    try:
-        timing = tuple(SlowdownCheck.parse(t) for t in timing_text.split(",") if t.strip())
-    except ValueError as error:
-        raise pytest.UsageError(f"--evalkit-timing-max-slowdown: {error}") from None
-    defaults = {
-        "data": _path(config, "data"),
+def _eval_defaults(config: pytest.Config) -> EvalOptions:
+    """The session's default evaluation options (``--evalkit-batch-size`` and friends)."""
+    given = {
         "labels_file": _path(config, "labels"),
         "per_class": _number(config, "per-class", int),
         "batch_size": _number(config, "batch-size", int),
         "device": _value(config, "device")[0] or None,
         "weights": _weights(config),
     }
-    return GateSettings(
+    try:
+        return EvalOptions(**{k: v for k, v in given.items() if v is not None})
+    except EvalkitError as error:
+        raise pytest.UsageError(f"evalkit options: {error}") from None
+
+
+def settings_from(config: pytest.Config) -> GateOptions:
+    timing_text, _ = _value(config, "timing-max-slowdown")
+    try:
+        timing = SlowdownCheck.parse_list(timing_text)
+    except ValueError as error:
+        raise pytest.UsageError(f"--evalkit-timing-max-slowdown: {error}") from None
+    return GateOptions(
         baseline_dir=_path(config, "baseline"),
         save_baseline=bool(_value(config, "save-baseline")[0]),
         report_dir=_path(config, "report"),
         max_drop=_required(config, "max-drop") / 100,
         alpha=_required(config, "alpha"),
         timing=timing,
-        defaults=defaults,
+        data=_path(config, "data"),
+        defaults=_eval_defaults(config),
     )
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.stash[SETTINGS] = settings_from(config)
-    config.stash[ITEM] = []
     config.stash[WORKER_ROWS] = []
 
 
@@ -154,17 +166,17 @@ def gate_of(config: pytest.Config) -> Gate:
 
 
 class EvalkitFixture:
-    """What the ``evalkit`` fixture gives a test: evaluate models, gate them on baselines."""
+    """What the ``evalkit`` fixture gives a test: evaluate models (cached for the session) and
+    gate them on baselines. Annotate tests with it: ``def test_x(evalkit: EvalkitFixture)``."""
 
-    def __init__(self, config: pytest.Config) -> None:
-        self._config = config
-        self._gate = gate_of(config)
+    def __init__(self, node: pytest.Item) -> None:
+        self._node = node
+        self._gate = gate_of(node.config)
 
     @property
     def data(self) -> Path | None:
         """``--evalkit-data`` (or ``evalkit_data``), if given."""
-        data = self._gate.settings.defaults.get("data")
-        return Path(data) if data else None
+        return self._gate.settings.data
 
     def evaluate(
         self, model: str | ModelAdapter, data: str | Path | Dataset | None = None, **options: Any
@@ -201,37 +213,24 @@ class EvalkitFixture:
             pytest.fail("\n".join(verdict.failures), pytrace=False)
 
     def _record(self, run: RunResult, cached: bool) -> None:
-        entry = self._gate.entry_of(run)
-        items = self._config.stash[ITEM]
-        if items:
-            entry.row["tests"].append(items[-1].nodeid)
+        self._gate.entry_of(run).row.tests.append(self._node.nodeid)
         self._property(run, "top1", round(run.top1, 6))
         self._property(run, "top5", round(run.top5, 6))
-        self._property(run, "n", run.metrics["top1"]["n"])
+        self._property(run, "n", run.metrics.top1.n)
         self._property(run, "cached", cached)
 
     def _property(self, run: RunResult, name: str, value: object) -> None:
-        from evalkit.results import display_name
+        from evalkit.naming import display_name
 
-        items = self._config.stash[ITEM]
-        if items:
-            items[-1].user_properties.append((f"evalkit:{display_name(run.id)}:{name}", value))
+        self._node.user_properties.append((f"evalkit:{display_name(run.id)}:{name}", value))
 
 
-@pytest.fixture(scope="session")
-def evalkit(pytestconfig: pytest.Config) -> EvalkitFixture:
+@pytest.fixture()
+def evalkit(request: pytest.FixtureRequest) -> EvalkitFixture:
     """Evaluate models through evalkit (cached per session) and gate them on baselines."""
-    return EvalkitFixture(pytestconfig)
-
-
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_protocol(item: pytest.Item) -> Generator[None, None, None]:
-    items = item.config.stash[ITEM]
-    items.append(item)
-    try:
-        yield
-    finally:
-        items.remove(item)
+    node = request.node
+    assert isinstance(node, pytest.Item)
+    return EvalkitFixture(node)
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -271,7 +270,8 @@ def _finish(config: pytest.Config, report: Path | None, worker: str | None) -> N
     if worker is not None:  # xdist worker: hand runs and rows to the controller
         if gate.entries and report is not None:
             save_results(gate.runs(), report / WORKER_DIR / worker)
-        config.workeroutput["evalkit"] = {"rows": gate.rows()}  # type: ignore[attr-defined]
+        rows = [row.to_dict() for row in gate.rows()]
+        config.workeroutput["evalkit"] = {"rows": rows}  # type: ignore[attr-defined]
         return
     runs = unique_runs(gate.runs() + list(_worker_runs(report)))
     if runs and report is not None:
@@ -287,17 +287,17 @@ def _finish(config: pytest.Config, report: Path | None, worker: str | None) -> N
 def _compared_baselines(config: pytest.Config) -> list[RunResult]:
     """The baselines this session compared with, labelled "(baseline)", so the report shows
     each model before and after, paired on the same samples."""
-    from evalkit.errors import EvalkitError
-    from evalkit.results import display_name, load_results
+    from evalkit.compare.baselines import baseline_file, load_baseline
+    from evalkit.naming import display_name
 
     folder = config.stash[SETTINGS].baseline_dir
     runs = []
     for row in _all_rows(config):
-        if folder is None or row["baseline_top1"] is None:
+        if folder is None or row.baseline_top1 is None:
             continue
         try:
-            (run,) = load_results(folder / row["baseline"] / "results.json")
-        except (EvalkitError, ValueError):
+            run = load_baseline(baseline_file(folder, row.baseline))
+        except EvalkitError:
             continue  # the test that compared with it has already said what is wrong
         run.label = f"{display_name(run.id)} (baseline)"
         runs.append(run)
@@ -313,13 +313,13 @@ def _worker_runs(report: Path | None) -> Iterator[RunResult]:
         yield from load_results(results)
 
 
-def _all_rows(config: pytest.Config) -> list[dict[str, Any]]:
+def _all_rows(config: pytest.Config) -> list[GateRow]:
     own = config.stash[GATE].rows() if GATE in config.stash else []
     if not own and not config.stash[WORKER_ROWS]:
         return []
-    from evalkit.gate import merge_rows
+    from evalkit.gate import GateRow, merge_rows
 
-    return merge_rows(own + config.stash[WORKER_ROWS])
+    return merge_rows(own + [GateRow.from_dict(row) for row in config.stash[WORKER_ROWS]])
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
@@ -330,7 +330,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         return
     from rich.console import Console
 
-    from evalkit.table import gate_markdown, gate_table
+    from evalkit.report.terminal import gate_markdown, gate_table
 
     buffer = io.StringIO()
     width = max(200, terminalreporter._tw.fullwidth)  # CI logs do not wrap

@@ -1,16 +1,19 @@
-"""Model ids → adapters, through lazy ``"module:function"`` targets (no framework import here)."""
+"""Model ids → adapters, through lazy ``"module:Class"`` targets (no framework import here).
+
+The public face of the adapters: :func:`parse_model_id`, :func:`adapter_class` and
+:func:`load_model`; ``evalkit models`` and ``evalkit bench`` use only these.
+"""
 
 from __future__ import annotations
 
-import difflib
 import importlib
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from evalkit.errors import EvalkitError
-from evalkit.models.base import Execution, ModelAdapter, ModelRequest
+from evalkit.models.base import ModelAdapter, ModelRequest, did_you_mean
+from evalkit.options import EvalOptions
 
 ADAPTERS: dict[str, str] = {
     "torchvision": "evalkit.models.torchvision:TorchvisionAdapter",
@@ -35,10 +38,9 @@ def parse_model_id(text: str) -> ModelId:
     """``scheme:name[@TAG]``; an unknown scheme gets a did-you-mean."""
     scheme, sep, name = text.partition(":")
     if scheme not in ADAPTERS:
-        close = difflib.get_close_matches(scheme, ADAPTERS, n=1)
-        hint = f"did you mean {close[0]}:{name or '…'}? " if close and sep else ""
+        hint = did_you_mean(scheme, ADAPTERS, suffix=f":{name or '…'}") if sep else ""
         raise EvalkitError(
-            f"unknown model id {text!r}: {hint}model ids look like "
+            f"unknown model id {text!r}: {hint + ' ' if hint else ''}model ids look like "
             + ", ".join(f"{s}:NAME" for s in ADAPTERS)
         )
     if not name:
@@ -49,28 +51,39 @@ def parse_model_id(text: str) -> ModelId:
     return ModelId(scheme, name, tag)
 
 
-def _target(scheme: str) -> Any:
+def adapter_class(scheme: str) -> Any:
+    """The adapter class of a model id scheme (imports its module, not its framework)."""
+    if scheme not in ADAPTERS:
+        raise EvalkitError(f"unknown model id scheme {scheme!r}; known: {', '.join(ADAPTERS)}")
     module, _, attr = ADAPTERS[scheme].partition(":")
     return getattr(importlib.import_module(module), attr)
 
 
-def load_model(
-    model: str,
-    *,
-    device: str = "auto",
-    weights: Mapping[str, str | Path] | None = None,
-    execution: Execution | None = None,
-) -> ModelAdapter:
-    """Load an adapter by id; ``weights`` maps model ids to local weights files."""
+def _check_precision(model_id: ModelId, precision: str) -> None:
+    """Refuse an unsupported precision before any weights are read."""
+    supported = adapter_class(model_id.scheme).precisions
+    if precision not in supported:
+        raise EvalkitError(
+            f"precision {precision} is not supported by {model_id.scheme} models (they run in "
+            f"{', '.join(supported)}); use --precision {supported[0]}"
+        )
+
+
+def load_model(model: str, options: EvalOptions | None = None, **overrides: Any) -> ModelAdapter:
+    """Load an adapter by id with ``options`` (or keywords: ``device``, ``weights`` mapping model
+    ids to local weights files, ``precision``, ``channels_last``, ``threads``)."""
+    options = (options or EvalOptions()).replace(**overrides)
     model_id = parse_model_id(model)
-    weights_file = (weights or {}).get(model) or (weights or {}).get(str(model_id))
+    _check_precision(model_id, options.precision)
+    files = options.weights_files
+    weights_file = files.get(model) or files.get(str(model_id))
     request = ModelRequest(
         id=str(model_id),
         name=model_id.name,
         tag=model_id.tag,
-        device=device,
+        device=options.device,
         weights_file=Path(weights_file).expanduser() if weights_file else None,
-        execution=execution or Execution(),
+        execution=options.execution,
     )
-    adapter: ModelAdapter = _target(model_id.scheme)(request)
+    adapter: ModelAdapter = adapter_class(model_id.scheme)(request)
     return adapter

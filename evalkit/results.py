@@ -1,24 +1,33 @@
-"""RunResult, the results file (``results.json``) and the per-sample predictions files.
+"""The typed results model: ``results.json``, its sections, and the per-sample predictions files.
+
+This module is the only code that knows the results file's keys. Everything else reads runs
+through attributes (``run.metrics.top1.value``) and writes them through these models, so a
+field is renamed or added in one place. Loading validates: a newer ``schema_version``, a missing
+field or a value of the wrong type is one :class:`~evalkit.errors.EvalkitError` naming the file
+and the field (``runs[0].metrics.top1.value``). The format is documented in docs/results.md.
 
 Files are written atomically (temporary file + rename), predictions first and ``results.json``
 last, so a folder never holds a results file that points at missing or partial predictions.
+Sections accept fields this version does not know (newer files of the same schema version keep
+them on a round trip), and a section is written back with exactly the fields it was given.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import os
-import re
-import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
+import numpy as np
 import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from evalkit.atomic import write_atomic
 from evalkit.errors import EvalkitError
+from evalkit.naming import display_name, slug
 
 SCHEMA_VERSION = 1
 RESULTS_FILE = "results.json"
@@ -26,87 +35,303 @@ RESULTS_FILE = "results.json"
 TEXT_COLUMNS = {"path": str, "label": str, "predicted": str}
 
 
-@dataclass
-class RunResult:
+class Section(BaseModel):
+    """A part of the results file: typed fields, unknown (newer) fields kept as they are."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True, validate_assignment=True)
+
+    def fields(self) -> dict[str, Any]:
+        """The fields this section was given, in file order (for reproducibility tables)."""
+        return self.model_dump(exclude_unset=True, by_alias=True)
+
+
+class Accuracy(Section):
+    """A micro-averaged accuracy over images with its confidence interval."""
+
+    value: float | None
+    low: float | None
+    high: float | None
+    correct: int
+    n: int
+    average: str = "micro"
+    interval: str = "wilson 95%"
+
+
+class ClassMetrics(Section):
+    name: str = Field(alias="class")
+    precision: float
+    recall: float  # = top-1 accuracy of the class
+    f1: float
+    support: int
+
+
+class ConfusionMatrix(Section):
+    rows: str
+    columns: str
+    matrix: list[list[int]]
+
+
+class Metrics(Section):
+    top1: Accuracy
+    top5: Accuracy
+    top1_macro: float | None
+    per_class: list[ClassMetrics]
+    confusion_matrix: ConfusionMatrix
+
+
+class Weights(Section):
+    source: str  # file, cache or download
+    name: str | None = None
+    url: str | None = None
+    file: str | None = None
+    sha256: str | None = None
+    bytes: int | None = None
+    matches_published: bool | None = None
+
+
+class Preprocessing(Section):
+    crop: int
+    resize: int | None
+    interpolation: str
+    divide_by: float
+    mean: list[float]
+    std: list[float]
+    layout: str
+    resize_mode: str
+    color: str
+    source: str | None = None
+    then: str | None = None
+    then_maps: dict[str, list[float]] | None = None  # what 0 and 255 become
+
+    def comparable(self) -> dict[str, Any]:
+        """The steps, without where they were read from (a path that differs by machine)."""
+        steps = self.fields()
+        steps.pop("source", None)
+        return steps
+
+
+class LabelSpaceInfo(Section):
+    name: str
+    num_outputs: int
+    offset: int = 0
+    names: list[str] | None = None  # custom spaces: the class of each output
+
+
+class ModelInfo(Section):
+    id: str
+    framework: str
+    weights: Weights
+    preprocessing: Preprocessing
+    label_space: LabelSpaceInfo
+    published_metrics: dict[str, float] = Field(default_factory=dict)
+    params: int | None = None
+
+
+class DatasetInfo(Section):
+    path: str
+    format: str
+    n: int
+    classes: list[str]
+    subset: str
+    fingerprint: str
+    evaluated: int
+    failed: int
+
+
+class Latency(Section):
+    p50: float | None
+    p90: float | None
+    p99: float | None
+    mean: float | None = None
+
+
+class Timing(Section):
+    batch_size: int
+    warmup_batches: int
+    timed_batches: int
+    images: int
+    batch_latency_ms: Latency
+    batch_latencies_ms: list[float] = Field(default_factory=list)
+    image_latency_ms: Latency
+    throughput_img_s: float | None
+    forward_throughput_img_s: float | None
+    stages_s: dict[str, float]
+    overhead_s: float | None = None  # files from evalkit 0.1 before the speed work lack these
+    overhead_fraction: float | None = None
+    peak_rss_mb: float
+    device: str
+
+    def stage(self, *names: str) -> float:
+        """Seconds of the first of ``names`` that was recorded (0 when none was)."""
+        return next((self.stages_s[n] for n in names if n in self.stages_s), 0.0)
+
+
+class Failure(Section):
+    file: str
+    reason: str
+
+
+class Runtime(Section):
+    """Device, framework versions, thread counts, precision (adapters add their own fields)."""
+
+    device: str
+
+
+class Environment(Section):
+    python: str
+    platform: str
+    cpu: str
+    cpu_count: int | None
+    packages: dict[str, str]
+    commit: str | None
+    runtime: Runtime
+
+
+class RunResult(Section):
     """One model evaluated on one dataset. Sections match the results file (docs/results.md)."""
 
-    model: dict[str, Any]
-    dataset: dict[str, Any]
-    metrics: dict[str, Any]
-    timing: dict[str, Any]
-    failures: list[dict[str, str]]
-    environment: dict[str, Any]
-    predictions: pd.DataFrame = field(repr=False, default_factory=pd.DataFrame)
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    model: ModelInfo
+    dataset: DatasetInfo
+    metrics: Metrics
+    timing: Timing
+    failures: list[Failure]
+    environment: Environment
+    options: dict[str, Any] | None = None  # the EvalOptions the run was made with
+    class_outputs: list[int] | None = None  # model output index of each dataset class
     predictions_file: str | None = None
-    label: str | None = None  # how reports name this run (default: the model's display name)
+    predictions: pd.DataFrame = Field(default_factory=pd.DataFrame, exclude=True, repr=False)
+    label: str | None = Field(default=None, exclude=True)  # how reports name this run
 
     @property
     def id(self) -> str:
-        return str(self.model["id"])
+        return self.model.id
+
+    @property
+    def name(self) -> str:
+        """How tables name this run: its label, else the model id with paths shortened."""
+        return self.label or display_name(self.id)
 
     @property
     def top1(self) -> float:
-        return float(self.metrics["top1"]["value"])
+        return float("nan") if self.metrics.top1.value is None else self.metrics.top1.value
 
     @property
     def top5(self) -> float:
-        return float(self.metrics["top5"]["value"])
+        return float("nan") if self.metrics.top5.value is None else self.metrics.top5.value
 
-    def predictions_writer(self) -> Callable[[Path], None]:
-        def write(path: Path) -> None:
-            self.predictions.to_csv(path, index=False, compression="gzip")
-
-        return write
+    def correct(self) -> np.ndarray:
+        """Per-sample top-1 correctness, in predictions order."""
+        return prediction_hits(self.predictions)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "model": self.model,
-            "dataset": self.dataset,
-            "metrics": self.metrics,
-            "timing": self.timing,
-            "failures": self.failures,
-            "environment": self.environment,
-            "predictions_file": self.predictions_file,
-        }
+        """The run as it is written into ``results.json`` (without its predictions)."""
+        return self.model_dump(exclude_unset=True, by_alias=True)
 
     @classmethod
     def load(cls, path: str | Path, model: str | None = None) -> RunResult:
         """The run of ``model`` (or the only run) in a results file, with its predictions."""
-        runs = load_results(path)
-        if model is None and len(runs) == 1:
-            return runs[0]
-        matches = [run for run in runs if run.id == model]
+        return load_results(path).run(model)
+
+
+# --- predictions (one row per evaluated image) ----------------------------------------------
+PATH, LABEL, TARGET, PREDICTED = "path", "label", "target", "predicted"
+
+
+def top_column(k: int) -> str:
+    """Column of the k-th best model output index (1-based)."""
+    return f"top{k}"
+
+
+def prob_column(k: int) -> str:
+    """Column of the k-th best output's probability (1-based)."""
+    return f"prob{k}"
+
+
+def predictions_frame(
+    paths: Sequence[str],
+    labels: Sequence[str],
+    targets: np.ndarray,
+    predicted: Sequence[str],
+    topk: np.ndarray,
+    probs: np.ndarray,
+) -> pd.DataFrame:
+    """The predictions table: path, label, target, predicted name, top-k indices and probs."""
+    frame = pd.DataFrame({PATH: paths, LABEL: labels, TARGET: targets, PREDICTED: predicted})
+    for k in range(topk.shape[1]):
+        frame[top_column(k + 1)] = topk[:, k]
+        frame[prob_column(k + 1)] = probs[:, k]
+    return frame
+
+
+def prediction_hits(frame: pd.DataFrame, k: int = 1) -> np.ndarray:
+    """Whether each row's target is among its first ``k`` outputs."""
+    columns = [top_column(j) for j in range(1, k + 1) if top_column(j) in frame]
+    if frame.empty or not columns:
+        return np.zeros(len(frame), dtype=bool)
+    return (frame[columns].to_numpy() == frame[[TARGET]].to_numpy()).any(axis=1)
+
+
+def prediction_topk(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """The top-k output indices and their probabilities, as arrays (rows in frame order)."""
+    k = sum(1 for column in frame.columns if column.startswith("top"))
+    tops = [top_column(j) for j in range(1, k + 1)]
+    probs = [prob_column(j) for j in range(1, k + 1)]
+    return frame[tops].to_numpy(dtype=np.int64), frame[probs].to_numpy(dtype=np.float64)
+
+
+def guesses(row: pd.Series, k: int = 3) -> list[tuple[int, float]]:
+    """A predictions row's ``k`` best outputs and probabilities."""
+    found = []
+    for j in range(1, k + 1):
+        if top_column(j) not in row:
+            break
+        found.append((int(row[top_column(j)]), float(row[prob_column(j)])))
+    return found
+
+
+# --- the results file --------------------------------------------------------------------
+@dataclass
+class Results(Sequence[RunResult]):
+    """A results file: its runs (indexable and iterable like a list) and schema version."""
+
+    runs: list[RunResult]
+    schema_version: int = SCHEMA_VERSION
+    path: Path | None = field(default=None, compare=False)
+
+    @overload
+    def __getitem__(self, index: int) -> RunResult: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[RunResult]: ...
+
+    def __getitem__(self, index: int | slice) -> RunResult | list[RunResult]:
+        return self.runs[index]
+
+    def __len__(self) -> int:
+        return len(self.runs)
+
+    def __iter__(self) -> Iterator[RunResult]:
+        return iter(self.runs)
+
+    def run(self, model: str | None = None) -> RunResult:
+        """The run of ``model`` (or the only run)."""
+        if model is None and len(self.runs) == 1:
+            return self.runs[0]
+        matches = [run for run in self.runs if run.id == model]
         if not matches:
-            ids = ", ".join(run.id for run in runs)
-            wanted = f"no run of {model!r}" if model else f"{len(runs)} runs; name one"
-            raise EvalkitError(f"{path} has {wanted}; it has: {ids}")
+            ids = ", ".join(run.id for run in self.runs)
+            wanted = f"no run of {model!r}" if model else f"{len(self.runs)} runs; name one"
+            raise EvalkitError(f"{self.path or 'the results'} has {wanted}; it has: {ids}")
         return matches[0]
 
 
-def display_name(model_id: str) -> str:
-    """Model id with any file path shortened to its file name."""
-    scheme, _, rest = model_id.partition(":")
-    return f"{scheme}:{Path(rest).name}" if "/" in rest else model_id
+class _Document(BaseModel):
+    model_config = ConfigDict(extra="allow")
 
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_")[:80]
-
-
-def write_atomic(path: Path, write: Callable[[Path], object]) -> None:
-    """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
-    umask = os.umask(0)
-    os.umask(umask)
-    try:
-        os.chmod(tmp, 0o666 & ~umask)
-        write(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    schema_version: int
+    runs: list[RunResult]
 
 
 def _json_safe(value: Any) -> Any:
@@ -116,7 +341,15 @@ def _json_safe(value: Any) -> Any:
         return {k: _json_safe(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_json_safe(v) for v in value]
+    if isinstance(value, np.generic):
+        return _json_safe(value.item())
     return value
+
+
+def results_json(runs: Sequence[RunResult]) -> str:
+    """The text of ``results.json`` for ``runs`` (non-finite numbers become ``null``)."""
+    document = {"schema_version": SCHEMA_VERSION, "runs": [run.to_dict() for run in runs]}
+    return json.dumps(_json_safe(document), indent=1, allow_nan=False)
 
 
 def save_results(runs: Sequence[RunResult], out_dir: str | Path) -> Path:
@@ -124,47 +357,84 @@ def save_results(runs: Sequence[RunResult], out_dir: str | Path) -> Path:
     out = Path(out_dir)
     used: set[str] = set()
     for number, run in enumerate(runs):
-        slug = _slug(display_name(run.id))
-        name = f"predictions-{slug}.csv.gz"
-        name = name if name not in used else f"predictions-{number}-{slug}.csv.gz"
+        stem = slug(display_name(run.id))
+        name = f"predictions-{stem}.csv.gz"
+        name = name if name not in used else f"predictions-{number}-{stem}.csv.gz"
         used.add(name)
-        write_atomic(out / name, run.predictions_writer())
+        write_atomic(out / name, _predictions_writer(run.predictions))
         run.predictions_file = name
-    document = {"schema_version": SCHEMA_VERSION, "runs": [run.to_dict() for run in runs]}
-    text = json.dumps(_json_safe(document), indent=1, allow_nan=False)
+    text = results_json(runs)
     target = out / RESULTS_FILE
     write_atomic(target, lambda tmp: tmp.write_text(text))
     return target
 
 
-def load_results(path: str | Path) -> list[RunResult]:
+def _predictions_writer(frame: pd.DataFrame) -> Callable[[Path], None]:
+    def write(path: Path) -> None:
+        frame.to_csv(path, index=False, compression="gzip")
+
+    return write
+
+
+def _field(location: Sequence[int | str]) -> str:
+    """``('runs', 0, 'metrics', 'top1')`` -> ``runs[0].metrics.top1``."""
+    text = ""
+    for part in location:
+        text += f"[{part}]" if isinstance(part, int) else f".{part}" if text else str(part)
+    return text
+
+
+def _validation_message(path: Path, error: ValidationError) -> str:
+    first = error.errors()[0]
+    shown = repr(first.get("input"))
+    shown = shown if len(shown) <= 60 else shown[:57] + "..."
+    what = "missing" if first["type"] == "missing" else f"{first['msg']} (got {shown})"
+    more = f" (and {error.error_count() - 1} more problems)" if error.error_count() > 1 else ""
+    return f"{path}: field {_field(first['loc'])}: {what}{more}; re-create the file with evalkit"
+
+
+def parse_results(document: Any, path: Path) -> list[RunResult]:
+    """Validate a parsed results document; each problem names the file and the field."""
+    if not isinstance(document, dict) or "runs" not in document:
+        raise EvalkitError(f"{path} is not an evalkit results file (no 'runs' list)")
+    version = document.get("schema_version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise EvalkitError(
+            f"{path}: field schema_version: expected a whole number, got {version!r}"
+        )
+    if version > SCHEMA_VERSION:
+        raise EvalkitError(
+            f"{path} has schema_version {version}; this evalkit reads up to {SCHEMA_VERSION}: "
+            "upgrade evalkit to read it"
+        )
+    try:
+        return _Document.model_validate(document).runs
+    except ValidationError as error:
+        raise EvalkitError(_validation_message(path, error)) from None
+
+
+def load_results(path: str | Path) -> Results:
     """Read a results file (or a folder holding ``results.json``) and its predictions."""
     path = Path(path)
     path = path / RESULTS_FILE if path.is_dir() else path
     try:
         document = json.loads(path.read_text())
-        version = document["schema_version"]
-        entries = document["runs"]
     except FileNotFoundError:
         raise EvalkitError(f"results file not found: {path}") from None
-    except (ValueError, KeyError, TypeError) as error:
-        raise EvalkitError(f"{path} is not an evalkit results file ({error!r})") from None
-    if version > SCHEMA_VERSION:
-        raise EvalkitError(f"{path} has schema_version {version}; upgrade evalkit to read it")
-    return [_run_from(entry, path.parent) for entry in entries]
+    except (OSError, ValueError) as error:
+        raise EvalkitError(f"{path} is not an evalkit results file ({error})") from None
+    runs = parse_results(document, path)
+    for run in runs:
+        run.predictions = _read_predictions(path.parent, run.predictions_file)
+    return Results(runs, document["schema_version"], path)
 
 
-def _run_from(entry: dict[str, Any], folder: Path) -> RunResult:
-    name = entry.get("predictions_file")
-    frame = pd.DataFrame()
-    if name:
-        try:
-            frame = pd.read_csv(
-                folder / name, compression="gzip", keep_default_na=False, dtype=TEXT_COLUMNS
-            )
-        except (OSError, ValueError, EOFError) as error:
-            raise EvalkitError(f"cannot read predictions file {folder / name}: {error}") from None
-    fields = {
-        k: entry[k] for k in ("model", "dataset", "metrics", "timing", "failures", "environment")
-    }
-    return RunResult(**fields, predictions=frame, predictions_file=name)
+def _read_predictions(folder: Path, name: str | None) -> pd.DataFrame:
+    if not name:
+        return pd.DataFrame()
+    try:
+        return pd.read_csv(
+            folder / name, compression="gzip", keep_default_na=False, dtype=TEXT_COLUMNS
+        )
+    except (OSError, ValueError, EOFError) as error:
+        raise EvalkitError(f"cannot read predictions file {folder / name}: {error}") from None

@@ -43,7 +43,8 @@ class Loaded:
 
 @dataclass
 class RawRun:
-    """What the loop produces; ``evalkit.api`` turns it into metrics and a RunResult."""
+    """What the loop produces (predictions and timings); :mod:`evalkit.scoring` turns it into
+    a RunResult."""
 
     indices: list[np.ndarray] = field(default_factory=list)
     topk: list[np.ndarray] = field(default_factory=list)
@@ -178,6 +179,7 @@ def run_model(
 ) -> RawRun:
     """Evaluate ``adapter`` on every sample; returns top-k outputs, failures and timings."""
     workers = workers or os.cpu_count() or 1
+    adapter.inference.reset()  # device events and peak memory are per run
     raw = RawRun()
     bar = tqdm(total=len(dataset), desc=adapter.id, unit="img", disable=not progress, leave=False)
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import resource
 import sys
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
+
+from evalkit.results import Latency, Timing
 
 
 def percentiles_ms(seconds: Sequence[float]) -> dict[str, float]:
@@ -33,8 +34,9 @@ def summarize(
     stages: dict[str, float],
     wall: float,
     warmup: int,
-) -> dict[str, Any]:
-    """The results file's ``timing`` section (device details are added by the caller)."""
+    device: str,
+) -> Timing:
+    """The results file's ``timing`` section."""
     images = int(sum(batch_sizes))
     full = [s for s, n in zip(batch_seconds, batch_sizes, strict=True) if n == batch_size]
     per_image = [s / n for s, n in zip(batch_seconds, batch_sizes, strict=True)]
@@ -42,18 +44,19 @@ def summarize(
     timed_wall = wall - stages.get("warmup", 0.0)  # warm-up is excluded from throughput
     # what the main thread spent neither in the model nor waiting for decoded images
     overhead = max(0.0, timed_wall - forward - stages.get("wait_data", 0.0))
-    return {
-        "batch_size": batch_size,
-        "warmup_batches": warmup,
-        "timed_batches": len(batch_seconds),
-        "images": images,
-        "batch_latency_ms": percentiles_ms(full or list(batch_seconds)),
-        "batch_latencies_ms": [round(1000 * s, 3) for s in batch_seconds],
-        "image_latency_ms": percentiles_ms(per_image),
-        "throughput_img_s": images / timed_wall if timed_wall > 0 else float("nan"),
-        "forward_throughput_img_s": images / forward if forward > 0 else float("nan"),
-        "stages_s": {**stages, "wall": wall},
-        "overhead_s": overhead,
-        "overhead_fraction": overhead / timed_wall if timed_wall > 0 else float("nan"),
-        "peak_rss_mb": peak_rss_mb(),
-    }
+    return Timing(
+        batch_size=batch_size,
+        warmup_batches=warmup,
+        timed_batches=len(batch_seconds),
+        images=images,
+        batch_latency_ms=Latency(**percentiles_ms(full or list(batch_seconds))),
+        batch_latencies_ms=[round(1000 * s, 3) for s in batch_seconds],
+        image_latency_ms=Latency(**percentiles_ms(per_image)),
+        throughput_img_s=images / timed_wall if timed_wall > 0 else float("nan"),
+        forward_throughput_img_s=images / forward if forward > 0 else float("nan"),
+        stages_s={**stages, "wall": wall},
+        overhead_s=overhead,
+        overhead_fraction=overhead / timed_wall if timed_wall > 0 else float("nan"),
+        peak_rss_mb=peak_rss_mb(),
+        device=device,
+    )

@@ -9,8 +9,7 @@ import numpy as np
 
 from evalkit._frameworks import import_tensorflow
 from evalkit.errors import EvalkitError
-from evalkit.models._torch import DEVICES
-from evalkit.models.base import Execution
+from evalkit.models.base import Execution, choose_device
 
 
 def tf_device(device: str, threads: int | None = None) -> str:
@@ -22,16 +21,13 @@ def tf_device(device: str, threads: int | None = None) -> str:
     tf = import_tensorflow()
     if threads:
         _set_threads(tf, threads)
-    if device not in DEVICES:
-        raise EvalkitError(f"unknown device {device!r}; choose one of {', '.join(DEVICES)}")
     gpus = tf.config.list_physical_devices("GPU")  # probed quietly at import
+    chosen = choose_device(device, bool(gpus), "TensorFlow")
     for gpu in gpus:
         # raises once the GPU is initialised: the setting only applies before first use
         with contextlib.suppress(RuntimeError):
             tf.config.experimental.set_memory_growth(gpu, True)
-    if device == "cuda" and not gpus:
-        raise EvalkitError("--device cuda was asked for but TensorFlow sees no GPU; use cpu/auto")
-    return "/GPU:0" if gpus and device != "cpu" else "/CPU:0"
+    return "/GPU:0" if chosen == "cuda" else "/CPU:0"
 
 
 def _set_threads(tf: Any, threads: int) -> None:
@@ -59,11 +55,6 @@ class KerasInference:
     ) -> None:
         tf = self.tf = import_tensorflow()
         self.execution = execution or Execution()
-        if self.execution.precision != "fp32":
-            raise EvalkitError(
-                f"precision {self.execution.precision} is for torch models; Keras models run in "
-                "fp32 (mixed precision would rebuild the model's layers); use --precision fp32"
-            )
         self.device = device
         self.model = model
         self.outputs = outputs
@@ -81,6 +72,18 @@ class KerasInference:
         """The bare compiled model call (what a raw-forward benchmark times)."""
         with self.tf.device(self.device):
             return self._forward(inputs)
+
+    def to_host(self, outputs: Any) -> np.ndarray:
+        host: np.ndarray = outputs.numpy()
+        return host
+
+    def reset(self) -> None:
+        """Forget the previous run's peak device memory."""
+        if self.device.startswith("/GPU"):
+            self.tf.config.experimental.reset_memory_stats("GPU:0")
+
+    def device_stages(self) -> dict[str, float]:
+        return {}  # TensorFlow has no cheap per-batch device events
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
         with self.tf.device(self.device):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -10,25 +9,7 @@ import numpy as np
 
 from evalkit._frameworks import import_torch
 from evalkit.errors import EvalkitError
-from evalkit.models.base import Execution
-
-DEVICES = ("auto", "cpu", "cuda")
-
-
-def is_offline() -> bool:
-    """Whether evalkit may download weights (``EVALKIT_OFFLINE=1`` forbids it)."""
-    return os.environ.get("EVALKIT_OFFLINE", "").lower() in {"1", "true", "yes"}
-
-
-def resolve_device(device: str) -> str:
-    torch = import_torch()
-    if device not in DEVICES:
-        raise EvalkitError(f"unknown device {device!r}; choose one of {', '.join(DEVICES)}")
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cuda" and not torch.cuda.is_available():
-        raise EvalkitError("--device cuda was asked for but torch sees no CUDA GPU; use cpu/auto")
-    return device
+from evalkit.models.base import Execution, choose_device
 
 
 def load_state_dict(path: Path) -> dict[str, Any]:
@@ -68,7 +49,7 @@ class TorchInference:
         self.execution = execution or Execution()
         if self.execution.threads:
             torch.set_num_threads(self.execution.threads)
-        self.device = resolve_device(device)
+        self.device = choose_device(device, torch.cuda.is_available(), "torch")
         self.module = module.to(self.device)
         if self.execution.channels_last:
             self.module = self.module.to(memory_format=torch.channels_last)
@@ -94,6 +75,16 @@ class TorchInference:
         """The bare model call on device inputs (what a raw-forward benchmark times)."""
         with self.torch.inference_mode(), self._autocast():
             return self.module(inputs)
+
+    def to_host(self, outputs: Any) -> np.ndarray:
+        host: np.ndarray = outputs.float().cpu().numpy()
+        return host
+
+    def reset(self) -> None:
+        """Forget the previous run's device events and peak memory."""
+        self._events.clear()
+        if self.device == "cuda":
+            self.torch.cuda.reset_peak_memory_stats()
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
         torch = self.torch
@@ -144,5 +135,4 @@ class TorchInference:
         if self.device == "cuda":
             info["gpu"] = torch.cuda.get_device_name()
             info["peak_device_memory_mb"] = torch.cuda.max_memory_allocated() / 2**20
-            info["device_stages_s"] = self.device_stages()
         return info

@@ -2,40 +2,59 @@
 
 from __future__ import annotations
 
+import difflib
 import hashlib
-from dataclasses import dataclass
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 from PIL import Image
 
 from evalkit.errors import EvalkitError
 from evalkit.labels import LabelSpace
+from evalkit.options import DEVICES, PRECISIONS, Execution
+from evalkit.results import ModelInfo, Preprocessing, Weights
 
-PRECISIONS = ("fp32", "bf16", "fp16")
+__all__ = [
+    "DEVICES",
+    "PRECISIONS",
+    "Execution",
+    "Inference",
+    "ModelAdapter",
+    "ModelRequest",
+    "choose_device",
+    "describe_model",
+    "did_you_mean",
+    "is_offline",
+    "weights_record",
+]
 
 
-@dataclass(frozen=True)
-class Execution:
-    """How a model runs, besides its device: numeric precision, memory layout, CPU threads.
+def is_offline() -> bool:
+    """Whether evalkit may download weights (``EVALKIT_OFFLINE=1`` forbids it)."""
+    return os.environ.get("EVALKIT_OFFLINE", "").lower() in {"1", "true", "yes"}
 
-    ``precision`` other than fp32 uses autocast (torch models only); ``channels_last`` stores
-    torch activations NHWC; ``threads`` sets the framework's intra-op threads (None: its
-    default). All of it is recorded in the results' runtime section.
-    """
 
-    precision: str = "fp32"
-    channels_last: bool = False
-    threads: int | None = None
+def did_you_mean(name: str, choices: Iterable[str], prefix: str = "", suffix: str = "") -> str:
+    """``"did you mean a, b?"`` for the closest of ``choices`` (case-insensitive), or ``""``."""
+    by_lower = {choice.lower(): choice for choice in choices}
+    close = difflib.get_close_matches(name.lower(), by_lower, n=3)
+    shown = ", ".join(f"{prefix}{by_lower[c]}{suffix}" for c in close)
+    return f"did you mean {shown}?" if close else ""
 
-    def __post_init__(self) -> None:
-        if self.precision not in PRECISIONS:
-            raise EvalkitError(
-                f"unknown precision {self.precision!r}; choose one of {', '.join(PRECISIONS)}"
-            )
-        if self.threads is not None and self.threads <= 0:
-            raise EvalkitError(f"threads must be a positive number, got {self.threads}")
+
+def choose_device(requested: str, accelerator: bool, framework: str) -> str:
+    """``auto|cpu|cuda`` → ``cpu`` or ``cuda``, given whether ``framework`` sees a GPU."""
+    if requested not in DEVICES:
+        raise EvalkitError(f"unknown device {requested!r}; choose one of {', '.join(DEVICES)}")
+    if requested == "cuda" and not accelerator:
+        raise EvalkitError(
+            f"--device cuda was asked for but {framework} sees no CUDA GPU; use cpu/auto"
+        )
+    return "cuda" if accelerator and requested != "cpu" else "cpu"
 
 
 @dataclass(frozen=True)
@@ -47,7 +66,39 @@ class ModelRequest:
     tag: str | None = None  # the @WEIGHTS tag
     device: str = "auto"
     weights_file: Path | None = None
-    execution: Execution = Execution()
+    execution: Execution = field(default_factory=Execution)
+
+
+class Inference(Protocol):
+    """A framework model behind host-array inputs: what the adapters' ``predict`` runs.
+
+    ``reset`` clears per-run state (device timing events, peak memory), so two runs of one
+    adapter are measured alike.
+    """
+
+    device: str
+
+    def to_device(self, batch: np.ndarray) -> Any: ...
+
+    def forward(self, inputs: Any) -> Any:
+        """The bare model call on device inputs (what a raw-forward benchmark times)."""
+        ...
+
+    def to_host(self, outputs: Any) -> np.ndarray:
+        """Outputs copied to the host (which waits for the device)."""
+        ...
+
+    def predict(self, batch: np.ndarray) -> np.ndarray: ...
+
+    def parameter_count(self) -> int: ...
+
+    def reset(self) -> None: ...
+
+    def device_stages(self) -> dict[str, float]:
+        """Seconds of device-side stages measured with device events (empty without them)."""
+        ...
+
+    def runtime(self) -> dict[str, Any]: ...
 
 
 @runtime_checkable
@@ -63,12 +114,18 @@ class ModelAdapter(Protocol):
     id: str
     framework: str
     labels: LabelSpace
+    precisions: ClassVar[tuple[str, ...]]  # what --precision may be (checked before loading)
+
+    @property
+    def inference(self) -> Inference:
+        """The framework model behind ``predict`` (benchmarks time its ``forward``)."""
+        ...
 
     def preprocess(self, image: Image.Image) -> np.ndarray: ...
 
     def predict(self, batch: np.ndarray) -> np.ndarray: ...
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> ModelInfo:
         """The results file's ``model`` section: id, framework, weights, preprocessing, …"""
         ...
 
@@ -85,23 +142,23 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def weights_record(path: Path | None, source: str, **extra: Any) -> dict[str, Any]:
+def weights_record(path: Path | None, source: str, **extra: Any) -> Weights:
     """The ``weights`` entry of a model description: where they came from and their hash."""
     record: dict[str, Any] = {"source": source, **extra}
     if path is not None:
         record |= {"file": str(path), "sha256": sha256_file(path), "bytes": path.stat().st_size}
-    return record
+    return Weights(**record)
 
 
 def describe_model(
-    adapter: ModelAdapter, weights: dict[str, Any], preprocessing: dict[str, Any], **extra: Any
-) -> dict[str, Any]:
+    adapter: ModelAdapter, weights: Weights, preprocessing: dict[str, Any], **extra: Any
+) -> ModelInfo:
     """The ``model`` section every adapter's ``describe()`` returns."""
-    return {
-        "id": adapter.id,
-        "framework": adapter.framework,
-        "weights": weights,
-        "preprocessing": preprocessing,
-        "label_space": adapter.labels.describe(),
+    return ModelInfo(
+        id=adapter.id,
+        framework=adapter.framework,
+        weights=weights,
+        preprocessing=Preprocessing(**preprocessing),
+        label_space=adapter.labels.describe(),
         **extra,
-    }
+    )

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from PIL import Image
@@ -24,8 +24,9 @@ from evalkit.errors import EvalkitError
 from evalkit.labels import LabelSpace
 from evalkit.models._keras import KerasInference, tf_device
 from evalkit.models._torch import TorchInference
-from evalkit.models.base import ModelRequest, describe_model, weights_record
+from evalkit.models.base import PRECISIONS, ModelRequest, describe_model, weights_record
 from evalkit.preprocess import ImageTransform
+from evalkit.results import ModelInfo
 
 CARD_SUFFIX = ".evalkit.json"
 
@@ -93,6 +94,7 @@ class _CardAdapter:
 
     id: str
     framework: str
+    precisions: ClassVar[tuple[str, ...]]
     inference: TorchInference | KerasInference
 
     def __init__(self, request: ModelRequest) -> None:
@@ -110,7 +112,7 @@ class _CardAdapter:
     def predict(self, batch: np.ndarray) -> np.ndarray:
         return self.inference.predict(batch)
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> ModelInfo:
         preprocessing = self.card.transform.describe()
         preprocessing["source"] = str(card_path(self.path))
         return describe_model(
@@ -126,6 +128,7 @@ class _CardAdapter:
 
 class TorchExportAdapter(_CardAdapter):
     framework = "torch"
+    precisions: ClassVar[tuple[str, ...]] = PRECISIONS
 
     def __init__(self, request: ModelRequest) -> None:
         super().__init__(request)
@@ -141,6 +144,7 @@ class TorchExportAdapter(_CardAdapter):
 
 class KerasFileAdapter(_CardAdapter):
     framework = "keras"
+    precisions: ClassVar[tuple[str, ...]] = ("fp32",)
 
     def __init__(self, request: ModelRequest) -> None:
         super().__init__(request)

@@ -9,11 +9,11 @@ file) or Keras' cache ``$KERAS_HOME/models/`` (downloaded there when online).
 from __future__ import annotations
 
 import contextlib
-import difflib
 import importlib
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from PIL import Image
@@ -22,9 +22,15 @@ from evalkit._frameworks import import_tensorflow
 from evalkit.errors import EvalkitError, MissingWeightsError
 from evalkit.labels import LabelSpace
 from evalkit.models._keras import KerasInference, tf_device
-from evalkit.models._torch import is_offline
-from evalkit.models.base import ModelRequest, describe_model, weights_record
+from evalkit.models.base import (
+    ModelRequest,
+    describe_model,
+    did_you_mean,
+    is_offline,
+    weights_record,
+)
 from evalkit.preprocess import ImageTransform
+from evalkit.results import ModelInfo, Weights
 
 CROP_FRACTION = 0.875
 
@@ -46,8 +52,7 @@ def _builder(name: str) -> Callable[..., Any]:
     if name not in names:
         lowered = {n.lower(): n for n in names}
         if name.lower() not in lowered:
-            close = difflib.get_close_matches(name, names, n=3)
-            hint = f"did you mean {', '.join('keras:' + c for c in close)}?" if close else ""
+            hint = did_you_mean(name, names, prefix="keras:")
             raise EvalkitError(
                 f"unknown keras.applications model {name!r}; "
                 f"{hint or 'see `evalkit models` for the list'}"
@@ -91,7 +96,7 @@ def _watch_cache(found: list[Path]) -> Iterator[None]:
 
 def _build(
     model_id: str, builder: Callable[..., Any], weights_file: Path | None
-) -> tuple[Any, dict[str, Any]]:
+) -> tuple[Any, Weights]:
     if weights_file is not None:
         if not weights_file.is_file():
             raise EvalkitError(f"weights file not found: {weights_file}")
@@ -124,6 +129,24 @@ def _build(
 
 class KerasApplicationAdapter:
     framework = "keras"
+    # mixed precision would rebuild the model's layers
+    precisions: ClassVar[tuple[str, ...]] = ("fp32",)
+    id_form = "keras:NAME (weights='imagenet')"
+    model_names = staticmethod(model_names)
+
+    @classmethod
+    def weights_tags(cls, name: str) -> list[str]:
+        return []  # one set of weights per application: weights="imagenet"
+
+    @classmethod
+    def weights_cache(cls) -> Path:
+        """Where ``keras.applications`` keeps downloaded weights."""
+        return Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "models"
+
+    @classmethod
+    def save_untrained(cls, name: str, target: Path) -> None:
+        """A weights file of the architecture with random values (for speed measurements)."""
+        _builder(name)(weights=None).save_weights(target)
 
     def __init__(self, request: ModelRequest) -> None:
         if request.tag is not None:
@@ -150,7 +173,7 @@ class KerasApplicationAdapter:
     def predict(self, batch: np.ndarray) -> np.ndarray:
         return self.inference.predict(batch)
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> ModelInfo:
         preprocessing = self.transform.describe()
         preprocessing["then"] = self.module.__name__.replace(".src.", ".") + ".preprocess_input"
         probe = np.array([[[0.0, 0.0, 0.0], [255.0, 255.0, 255.0]]], dtype=np.float32)

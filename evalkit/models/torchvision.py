@@ -7,9 +7,8 @@ Preprocessing is the weights entry's own ``transforms()`` (e.g. ResNet50 IMAGENE
 
 from __future__ import annotations
 
-import difflib
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from PIL import Image
@@ -17,9 +16,17 @@ from PIL import Image
 from evalkit._frameworks import import_torch
 from evalkit.errors import EvalkitError, MissingWeightsError
 from evalkit.labels import LabelSpace
-from evalkit.models._torch import TorchInference, is_offline, load_state_dict
-from evalkit.models.base import ModelRequest, describe_model, weights_record
+from evalkit.models._torch import TorchInference, load_state_dict
+from evalkit.models.base import (
+    PRECISIONS,
+    ModelRequest,
+    describe_model,
+    did_you_mean,
+    is_offline,
+    weights_record,
+)
 from evalkit.preprocess import ImageTransform
+from evalkit.results import ModelInfo, Weights
 
 
 def _torchvision() -> Any:
@@ -40,8 +47,7 @@ def _check_name(name: str) -> str:
     lowered = {n.lower(): n for n in names}
     if name.lower() in lowered:
         return lowered[name.lower()]
-    close = difflib.get_close_matches(name.lower(), names, n=3)
-    hint = f"did you mean {', '.join('torchvision:' + c for c in close)}?" if close else ""
+    hint = did_you_mean(name, names, prefix="torchvision:")
     raise EvalkitError(
         f"unknown torchvision model {name!r}; {hint or 'see `evalkit models` for the list'}"
     )
@@ -60,13 +66,12 @@ def _weights_entry(name: str, tag: str | None) -> Any:
 
 def cache_file(weights: Any) -> Path:
     """Where torchvision's loader keeps this weights entry (``$TORCH_HOME/hub/checkpoints``)."""
-    torch = import_torch()
-    return Path(torch.hub.get_dir()) / "checkpoints" / Path(weights.url).name
+    return TorchvisionAdapter.weights_cache() / Path(weights.url).name
 
 
 def _resolve_weights(
     model_id: str, weights: Any, weights_file: Path | None
-) -> tuple[dict[str, Any], dict[str, Any]]:
+) -> tuple[dict[str, Any], Weights]:
     cached = cache_file(weights)
     if weights_file is not None:
         path, source = weights_file, "file"
@@ -81,7 +86,7 @@ def _resolve_weights(
         )
     published_prefix = cached.stem.rsplit("-", 1)[-1]
     record = weights_record(path, source, name=str(weights), url=weights.url)
-    record["matches_published"] = record["sha256"].startswith(published_prefix)
+    record.matches_published = str(record.sha256).startswith(published_prefix)
     return load_state_dict(path), record
 
 
@@ -109,6 +114,24 @@ def transform_of(weights: Any) -> ImageTransform:
 
 class TorchvisionAdapter:
     framework = "torch"
+    precisions: ClassVar[tuple[str, ...]] = PRECISIONS
+    id_form = "torchvision:NAME[@WEIGHTS]"
+    model_names = staticmethod(model_names)
+
+    @classmethod
+    def weights_tags(cls, name: str) -> list[str]:
+        return [w.name for w in _torchvision().models.get_model_weights(name)]
+
+    @classmethod
+    def weights_cache(cls) -> Path:
+        """Where torchvision's loader keeps downloaded weights."""
+        return Path(import_torch().hub.get_dir()) / "checkpoints"
+
+    @classmethod
+    def save_untrained(cls, name: str, target: Path) -> None:
+        """A weights file of the architecture with random values (for speed measurements)."""
+        torch = import_torch()
+        torch.save(_torchvision().models.get_model(name).state_dict(), target)
 
     def __init__(self, request: ModelRequest) -> None:
         name = _check_name(request.name)
@@ -121,7 +144,7 @@ class TorchvisionAdapter:
         except RuntimeError as error:
             detail = [line.strip() for line in str(error).splitlines() if line.strip()][-1]
             raise EvalkitError(
-                f"weights file {self.weights_info['file']} does not fit {model_id}: {detail}"
+                f"weights file {self.weights_info.file} does not fit {model_id}: {detail}"
             ) from None
         self.inference = TorchInference(model.eval(), request.device, execution=request.execution)
         self.transform = transform_of(self.weights)
@@ -134,7 +157,7 @@ class TorchvisionAdapter:
     def predict(self, batch: np.ndarray) -> np.ndarray:
         return self.inference.predict(batch)
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> ModelInfo:
         preprocessing = self.transform.describe()
         preprocessing["source"] = f"torchvision.models.{self.weights}.transforms()"
         return describe_model(

@@ -13,6 +13,7 @@ from PIL import Image, UnidentifiedImageError
 
 from evalkit.labels import LabelSpace
 from evalkit.report.tables import LabeledRun, Pair
+from evalkit.results import LABEL, PATH, TARGET, guesses
 
 THUMBNAIL = 112  # pixels, longer side
 PER_DIRECTION = 12
@@ -47,39 +48,36 @@ def thumbnail(path: Path) -> str | None:
     return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def top3(item: LabeledRun, row: pd.Series, space: LabelSpace | None) -> tuple[Guess, ...]:
+def top3(row: pd.Series, space: LabelSpace | None) -> tuple[Guess, ...]:
     """A run's three best guesses for one sample, named in the model's label space."""
-    guesses = []
-    for k in (1, 2, 3):
-        if f"top{k}" not in row:
-            break
-        output = int(row[f"top{k}"])
-        name = space.name_of(output) if space is not None else str(output)
-        guesses.append(Guess(name, float(row[f"prob{k}"]), output == int(row["target"])))
-    return tuple(guesses)
+    target = int(row[TARGET])
+    return tuple(
+        Guess(space.name_of(output) if space is not None else str(output), prob, output == target)
+        for output, prob in guesses(row, 3)
+    )
 
 
 def _root(run: LabeledRun) -> Path:
-    root = Path(str(run.run.dataset.get("path", ".")))
+    root = Path(run.run.dataset.path)
     return root if root.is_dir() or not root.exists() else root.parent
 
 
 def tiles(pair: Pair, paths: pd.DataFrame, limit: int = PER_DIRECTION) -> list[Tile]:
     """Tiles for the first ``limit`` of ``paths`` (samples one run of ``pair`` got right)."""
     runs: Sequence[LabeledRun] = (pair.first, pair.second)
-    frames = [item.run.predictions.set_index("path") for item in runs]
-    spaces = [LabelSpace.from_description(item.run.model.get("label_space", {})) for item in runs]
+    frames = [item.run.predictions.set_index(PATH) for item in runs]
+    spaces = [LabelSpace.from_description(item.run.model.label_space) for item in runs]
     root = _root(pair.first)
     result = []
-    for path in paths["path"].head(limit):
+    for path in paths[PATH].head(limit):
         rows = [frame.loc[path] for frame in frames]
         result.append(
             Tile(
                 path=str(path),
-                label=str(rows[0]["label"]),
+                label=str(rows[0][LABEL]),
                 image=thumbnail(root / str(path)),
                 guesses=tuple(
-                    (item.label, top3(item, row, space))
+                    (item.label, top3(row, space))
                     for item, row, space in zip(runs, rows, spaces, strict=True)
                 ),
             )

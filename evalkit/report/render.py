@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-import re
 from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
@@ -12,8 +10,11 @@ from typing import Any
 import jinja2
 import pandas as pd
 
+from evalkit.atomic import write_atomic
+from evalkit.naming import slug
 from evalkit.report import charts, gallery, tables
-from evalkit.results import RunResult, write_atomic
+from evalkit.report.format import count, markdown_cell, num, pct
+from evalkit.results import RunResult
 
 SMALL_LABEL_SPACE = 30  # up to this many classes, the whole confusion matrix is drawn
 TOP_CONFUSED = 20
@@ -32,49 +33,9 @@ def environment() -> jinja2.Environment:
     return env
 
 
-def _missing(value: object) -> bool:
-    return (
-        value is None
-        or isinstance(value, jinja2.Undefined)
-        or (isinstance(value, float) and math.isnan(value))
-    )
-
-
-def pct(value: float | None, digits: int = 2) -> str:
-    if _missing(value):
-        return "—"
-    assert value is not None
-    return f"{100 * value:.{digits}f}"
-
-
-def num(value: float | None, digits: int = 1) -> str:
-    if _missing(value):
-        return "—"
-    assert value is not None
-    return f"{value:,.{digits}f}"
-
-
-def count(value: float | None) -> str:
-    """An integer with thousands separators ("—" when unknown)."""
-    if _missing(value):
-        return "—"
-    assert value is not None
-    return f"{int(value):,}"
-
-
-def markdown_cell(value: object) -> str:
-    """Text safe inside a Markdown table cell (pipes, newlines, HTML brackets escaped)."""
-    text = re.sub(r"\s+", " ", str(value))
-    return text.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_")[:80] or "model"
-
-
 def confusion_files(runs: Sequence[tables.LabeledRun]) -> dict[str, str]:
     """Run label -> file name of its full confusion matrix CSV (written beside the report)."""
-    return {item.label: f"confusion-{i}-{_slug(item.label)}.csv" for i, item in enumerate(runs)}
+    return {item.label: f"confusion-{i}-{slug(item.label)}.csv" for i, item in enumerate(runs)}
 
 
 def _confusion_section(item: tables.LabeledRun, file: str) -> dict[str, Any]:
@@ -122,12 +83,13 @@ def context(runs: Sequence[RunResult], title: str = "evalkit report") -> dict[st
         "has_delta": "delta" in per_class.columns,
         "confusions": [_confusion_section(item, files[item.label]) for item in labeled],
         "latency_chart": charts.latency_distribution(
-            labels, [item.run.timing.get("batch_latencies_ms", []) for item in labeled]
+            labels, [item.run.timing.batch_latencies_ms for item in labeled]
         ),
         "stage_chart": charts.stage_split(labels, [tables.stage_split(i.run) for i in labeled]),
         "stages": [tables.stage_split(item.run) for item in labeled],
         "failures": tables.failures(labeled),
         "datasets": _datasets(labeled),
+        "setups": [_setup(item.run) for item in labeled],
     }
 
 
@@ -135,10 +97,24 @@ def _datasets(runs: Sequence[tables.LabeledRun]) -> list[dict[str, Any]]:
     seen: dict[str, dict[str, Any]] = {}
     for item in runs:
         data = item.run.dataset
-        key = str(data.get("fingerprint"))
-        entry = seen.setdefault(key, {**data, "classes": len(data.get("classes", [])), "by": []})
+        entry = seen.setdefault(
+            data.fingerprint, data.fields() | {"classes": len(data.classes), "by": []}
+        )
         entry["by"].append(item.label)
     return list(seen.values())
+
+
+def _setup(run: RunResult) -> dict[str, Any]:
+    """How a run was made, for the reproducibility section: weights, preprocessing, runtime."""
+    weights = run.model.weights
+    return {
+        "weights": weights.file or weights.name or "—",
+        "sha256": weights.sha256 or "—",
+        "not_published": weights.matches_published is False,
+        "preprocessing": run.model.preprocessing.fields(),
+        "runtime": run.environment.runtime.fields(),
+        "packages": run.environment.packages,
+    }
 
 
 def render_html(runs: Sequence[RunResult], title: str = "evalkit report") -> str:

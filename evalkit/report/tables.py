@@ -10,8 +10,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from evalkit.compare import aligned_predictions, mcnemar_two_sided_p
-from evalkit.results import RunResult, display_name
+from evalkit.compare.alignment import aligned_predictions
+from evalkit.compare.stats import mcnemar_two_sided_p
+from evalkit.results import PREDICTED, RunResult, prediction_hits
 
 # summary column -> whether higher is better (for marking the best value)
 BEST = {
@@ -37,7 +38,7 @@ def label_runs(runs: Sequence[RunResult]) -> list[LabeledRun]:
     seen: dict[str, int] = {}
     labeled = []
     for run in runs:
-        name = run.label or display_name(run.id)
+        name = run.name
         seen[name] = seen.get(name, 0) + 1
         labeled.append(LabeledRun(name if seen[name] == 1 else f"{name} ({seen[name]})", run))
     return labeled
@@ -48,26 +49,26 @@ def summary(runs: Sequence[LabeledRun]) -> pd.DataFrame:
     rows = []
     for item in runs:
         run = item.run
-        top1, top5 = run.metrics["top1"], run.metrics["top5"]
-        latency = run.timing["batch_latency_ms"]
+        top1, top5 = run.metrics.top1, run.metrics.top5
+        latency = run.timing.batch_latency_ms
         rows.append(
             {
                 "model": item.label,
-                "top1": top1["value"],
-                "top1_low": top1["low"],
-                "top1_high": top1["high"],
-                "top5": top5["value"],
-                "top5_low": top5["low"],
-                "top5_high": top5["high"],
-                "n": top1["n"],
+                "top1": top1.value,
+                "top1_low": top1.low,
+                "top1_high": top1.high,
+                "top5": top5.value,
+                "top5_low": top5.low,
+                "top5_high": top5.high,
+                "n": top1.n,
                 "failures": len(run.failures),
-                "latency_p50_ms": latency["p50"],
-                "latency_p90_ms": latency["p90"],
-                "latency_p99_ms": latency["p99"],
-                "throughput_img_s": run.timing["throughput_img_s"],
-                "device": run.timing.get("device"),
-                "batch_size": run.timing.get("batch_size"),
-                "parameters": run.model.get("params"),
+                "latency_p50_ms": latency.p50,
+                "latency_p90_ms": latency.p90,
+                "latency_p99_ms": latency.p99,
+                "throughput_img_s": run.timing.throughput_img_s,
+                "device": run.timing.device,
+                "batch_size": run.timing.batch_size,
+                "parameters": run.model.params,
                 "weights_mb": _weights_mb(run),
             }
         )
@@ -75,7 +76,7 @@ def summary(runs: Sequence[LabeledRun]) -> pd.DataFrame:
 
 
 def _weights_mb(run: RunResult) -> float | None:
-    size = run.model.get("weights", {}).get("bytes")
+    size = run.model.weights.bytes
     return None if size is None else size / 2**20
 
 
@@ -110,7 +111,7 @@ def pairs(runs: Sequence[LabeledRun]) -> list[Pair]:
     found = []
     for i, first in enumerate(runs):
         for second in runs[i + 1 :]:
-            if first.run.dataset.get("fingerprint") != second.run.dataset.get("fingerprint"):
+            if first.run.dataset.fingerprint != second.run.dataset.fingerprint:
                 continue
             if first.run.predictions.empty or second.run.predictions.empty:
                 continue
@@ -120,14 +121,13 @@ def pairs(runs: Sequence[LabeledRun]) -> list[Pair]:
 
 def _pair(first: LabeledRun, second: LabeledRun) -> Pair:
     left, right = aligned_predictions(first.run, second.run, same_model=False)
-    right_a = (left["top1"] == left["target"]).to_numpy()
-    right_b = (right["top1"] == right["target"]).to_numpy()
+    right_a, right_b = prediction_hits(left), prediction_hits(right)
     only_a, only_b = right_a & ~right_b, right_b & ~right_a
     return Pair(
         first=first,
         second=second,
         n=int(right_a.size),
-        agreement=float((left["predicted"].to_numpy() == right["predicted"].to_numpy()).mean()),
+        agreement=float((left[PREDICTED].to_numpy() == right[PREDICTED].to_numpy()).mean()),
         only_first=left.index[only_a].to_frame(index=False),
         only_second=left.index[only_b].to_frame(index=False),
         p_value=mcnemar_two_sided_p(int(only_a.sum()), int(only_b.sum())),
@@ -159,7 +159,7 @@ def per_class(runs: Sequence[LabeledRun]) -> pd.DataFrame:
     """
     frame: pd.DataFrame | None = None
     for item in runs:
-        table = pd.DataFrame(item.run.metrics["per_class"])
+        table = pd.DataFrame([c.fields() for c in item.run.metrics.per_class])
         if table.empty:
             continue
         table = table.set_index("class")
@@ -182,8 +182,8 @@ def per_class(runs: Sequence[LabeledRun]) -> pd.DataFrame:
 
 def confusion_frame(run: RunResult) -> pd.DataFrame:
     """The full confusion matrix (rows: true class; columns: predicted class, then "other")."""
-    classes = [str(c) for c in run.dataset.get("classes", [])]
-    matrix = np.asarray(run.metrics["confusion_matrix"]["matrix"], dtype=np.int64)
+    classes = [str(c) for c in run.dataset.classes]
+    matrix = np.asarray(run.metrics.confusion_matrix.matrix, dtype=np.int64)
     if matrix.size == 0:
         return pd.DataFrame()
     names = readable_names(classes)
@@ -225,16 +225,15 @@ def most_confused_classes(matrix: pd.DataFrame, k: int = 15) -> pd.DataFrame:
 
 def stage_split(run: RunResult) -> dict[str, float]:
     """Seconds per stage (read, decode, preprocess, forward, …), from the timing section."""
-    stages = run.timing.get("stages_s", {})
-    named = {
-        "read": stages.get("read", 0.0),
-        "decode": stages.get("decode", stages.get("read_decode", 0.0)),  # older: read + decode
-        "preprocess": stages.get("preprocess", 0.0),
-        "forward": stages.get("forward", 0.0),
-        "warm-up": stages.get("warmup", 0.0),
+    timing = run.timing
+    return {
+        "read": timing.stage("read"),
+        "decode": timing.stage("decode", "read_decode"),  # older files: read + decode
+        "preprocess": timing.stage("preprocess"),
+        "forward": timing.stage("forward"),
+        "warm-up": timing.stage("warmup"),
+        "other": timing.stage("collate") + timing.stage("postprocess"),
     }
-    named["other"] = sum(v for k, v in stages.items() if k in ("collate", "postprocess"))
-    return named
 
 
 def failures(runs: Sequence[LabeledRun], limit: int = 200) -> list[dict[str, Any]]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from helpers import run_cli
 
 
@@ -46,3 +48,30 @@ def test_models_lists_both_frameworks_and_weight_locations() -> None:
     assert "torchvision:resnet50  [IMAGENET1K_V1, IMAGENET1K_V2]" in done.stdout
     assert "keras:MobileNetV2" in done.stdout
     assert "hub/checkpoints" in done.stdout and "--weights ID=FILE" in done.stdout
+
+
+def test_runs_of_one_adapter_do_not_share_state(
+    demo: tuple[dict[str, str], Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each run starts from a reset inference (device events and peak memory are per run), and
+    re-running the same adapter gives the same predictions and metrics."""
+    from evalkit.api import evaluate_adapter, prepare_dataset
+    from evalkit.options import EvalOptions
+    from evalkit.registry import load_model
+
+    models, data = demo
+    options = EvalOptions(per_class=3, batch_size=8, device="cpu")
+    adapter = load_model(models["torch"], options)
+    inference = adapter.inference
+    inference._events.append(("stale", "events", "from before"))  # type: ignore[attr-defined]
+    resets = []
+    monkeypatch.setattr(
+        inference, "reset", lambda: (resets.append(1), type(inference).reset(inference))
+    )
+    dataset = prepare_dataset(data, options)
+    first = evaluate_adapter(adapter, dataset, options)
+    second = evaluate_adapter(adapter, dataset, options)
+    assert len(resets) == 2 and inference.device_stages() == {}
+    assert first.metrics == second.metrics and first.class_outputs == second.class_outputs
+    assert first.predictions.equals(second.predictions)
+    assert first.options == options.record() and first.dataset.subset == "per_class=3 seed=0"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
@@ -58,12 +57,12 @@ def test_torchvision_weights_file_is_loaded_and_hashed(resnet18_state: Path) -> 
     adapter = load_model(
         "torchvision:resnet18", device="cpu", weights={"torchvision:resnet18": resnet18_state}
     )
-    info: dict[str, Any] = adapter.describe()
-    assert info["weights"]["source"] == "file"
-    assert len(info["weights"]["sha256"]) == 64
-    assert info["weights"]["matches_published"] is False  # untrained, not the published file
-    assert info["weights"]["name"] == "ResNet18_Weights.IMAGENET1K_V1"
-    assert info["published_metrics"]["acc@1"] == pytest.approx(69.758)
+    info = adapter.describe()
+    assert info.weights.source == "file"
+    assert len(str(info.weights.sha256)) == 64
+    assert info.weights.matches_published is False  # untrained, not the published file
+    assert info.weights.name == "ResNet18_Weights.IMAGENET1K_V1"
+    assert info.published_metrics["acc@1"] == pytest.approx(69.758)
     assert adapter.labels.num_outputs == 1000
     batch = np.zeros((2, 3, 224, 224), dtype=np.float32)
     probs = adapter.predict(batch)
@@ -86,7 +85,7 @@ def test_torchvision_cache_is_where_the_real_loader_looks(resnet18_state: Path) 
         # torchvision's own loader finds the same file without a download
         model = torchvision.models.resnet18(weights=weights)
         adapter = load_model("torchvision:resnet18@IMAGENET1K_V1", device="cpu")
-        assert adapter.describe()["weights"]["source"] == "cache"
+        assert adapter.describe().weights.source == "cache"
         ours = adapter.inference.module.state_dict()  # type: ignore[attr-defined]
         for key, value in model.state_dict().items():
             assert torch.equal(ours[key], value)
@@ -154,10 +153,10 @@ def test_keras_preprocessing_is_the_applications_own(
     adapter = load_model(
         "keras:MobileNetV2", device="cpu", weights={"keras:MobileNetV2": mobilenet_weights}
     )
-    spec = adapter.describe()["preprocessing"]
-    assert (spec["resize"], spec["crop"], spec["layout"]) == (256, 224, "NHWC")
-    assert spec["then"] == "keras.applications.mobilenet_v2.preprocess_input"
-    assert spec["then_maps"] == {"0": [-1.0, -1.0, -1.0], "255": [1.0, 1.0, 1.0]}
+    spec = adapter.describe().preprocessing
+    assert (spec.resize, spec.crop, spec.layout) == (256, 224, "NHWC")
+    assert spec.then == "keras.applications.mobilenet_v2.preprocess_input"
+    assert spec.then_maps == {"0": [-1.0, -1.0, -1.0], "255": [1.0, 1.0, 1.0]}
     for path in photo_files:
         image = decode_image(path.read_bytes())
         side = 256 / min(image.size)
@@ -190,8 +189,8 @@ def test_keras_weights_from_cache_and_missing(mobilenet_legacy_h5: Path) -> None
     cached.write_bytes(mobilenet_legacy_h5.read_bytes())
     try:
         adapter = load_model("keras:MobileNetV2", device="cpu")
-        info = adapter.describe()["weights"]
-        assert info["source"] == "cache" and info["file"] == str(cached)
+        info = adapter.describe().weights
+        assert info.source == "cache" and info.file == str(cached)
         probs = adapter.predict(np.zeros((3, 224, 224, 3), dtype=np.float32))
         assert probs.shape == (3, 1000)
         np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-4)

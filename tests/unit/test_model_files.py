@@ -53,11 +53,13 @@ def test_background_class_offset(tmp_path: Path, photos: list[Image.Image]) -> N
     data = make_imagefolder(tmp_path / "val", photos, labels=("n01440764", "goldfish"))
     model = export_constant_model(tmp_path / "m.pt2", 1001, best=1)  # output 1 = tench
     result = evalkit.evaluate(f"torch-export:{model}", data, batch_size=3)
-    assert result.model["label_space"] == {"name": "imagenet-1k", "num_outputs": 1001, "offset": 1}
+    space = result.model.label_space
+    assert (space.name, space.num_outputs, space.offset) == ("imagenet-1k", 1001, 1)
     assert result.predictions["target"].tolist() == [2, 2, 1, 1]  # goldfish sorts first
     assert result.predictions["predicted"].iloc[0].startswith("tench")
     assert result.top1 == 0.5
-    assert [row["recall"] for row in result.metrics["per_class"]] == [0.0, 1.0]  # sorted labels
+    assert [row.recall for row in result.metrics.per_class] == [0.0, 1.0]  # sorted labels
+    assert result.class_outputs == [2, 1] and result.options is not None
 
 
 def test_model_rejecting_its_inputs_is_a_clear_error(

@@ -38,7 +38,7 @@ def test_pair_counts_match_a_hand_count() -> None:
 
 def test_runs_on_other_data_are_not_paired() -> None:
     first, second = synthetic_runs(50, ["a", "b"])
-    second.dataset["fingerprint"] = "sha256:other"
+    second.dataset.fingerprint = "sha256:other"
     assert tables.pairs(tables.label_runs([first, second])) == []
 
 

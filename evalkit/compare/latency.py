@@ -1,21 +1,16 @@
-"""What counts as a regression: the accuracy gate's limits and the opt-in latency check.
+"""The opt-in latency check of the gate (``--evalkit-timing-max-slowdown=p50:25%``).
 
-Light on purpose (no pandas/scipy): the pytest plugin reads its options into these at start-up.
+Light on purpose (no pandas/scipy): the pytest plugin parses its option at start-up.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from evalkit.results import RunResult
-
-MAX_DROP = 0.01  # one accuracy point
-ALPHA = 0.01
 
 LATENCY_STATS = ("p50", "p90", "p99")
 
@@ -37,23 +32,17 @@ class SlowdownCheck:
             )
         return cls(match.group(1), float(match.group(2)) / 100)
 
+    @classmethod
+    def parse_list(cls, text: str) -> tuple[SlowdownCheck, ...]:
+        """A comma-separated list of checks (empty text: none)."""
+        return tuple(cls.parse(part) for part in text.split(",") if part.strip())
+
     def fails(self, current: RunResult, baseline: RunResult) -> str | None:
-        before = baseline.timing["batch_latency_ms"][self.stat]
-        after = current.timing["batch_latency_ms"][self.stat]
+        before = getattr(baseline.timing.batch_latency_ms, self.stat)
+        after = getattr(current.timing.batch_latency_ms, self.stat)
         if not before or after is None or after <= before * (1 + self.limit):
             return None
         return (
             f"{current.id}: batch latency {self.stat} {before:.1f} ms -> {after:.1f} ms "
             f"(+{100 * (after / before - 1):.0f}%, limit +{100 * self.limit:g}%)"
         )
-
-
-@dataclass(frozen=True)
-class GateSettings:
-    baseline_dir: Path | None = None
-    save_baseline: bool = False
-    report_dir: Path | None = None
-    max_drop: float = MAX_DROP
-    alpha: float = ALPHA
-    timing: tuple[SlowdownCheck, ...] = ()
-    defaults: Mapping[str, Any] = field(default_factory=dict)

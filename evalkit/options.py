@@ -1,0 +1,190 @@
+"""Every option of a run, with its default, in one place: :class:`EvalOptions`.
+
+The CLI and the pytest plugin build one from their own arguments; :func:`evalkit.evaluate`
+takes one (or the same names as keywords); the results file records it; and its
+:meth:`~EvalOptions.identity` says which runs are the same run (what resuming and caching key
+on). Light on purpose (standard library only): the pytest plugin reads its options at start-up.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from evalkit.errors import EvalkitError
+
+DEVICES = ("auto", "cpu", "cuda")
+FORMATS = ("auto", "imagefolder", "csv", "imagenet-val")
+PRECISIONS = ("fp32", "bf16", "fp16")
+
+# the accuracy gate's defaults (evalkit compare and the pytest plugin)
+MAX_DROP = 0.01  # one accuracy point
+ALPHA = 0.01
+
+# options that do not change any prediction (how fast, how verbose, how much warm-up)
+NOT_IDENTITY = ("workers", "progress", "warmup")
+# options that choose which samples are evaluated
+SUBSET = ("format", "labels_file", "limit", "per_class", "seed")
+
+Pairs = tuple[tuple[str, str], ...]
+
+
+def _positive(name: str, value: int | None, flag: str | None = None) -> None:
+    if value is not None and (isinstance(value, bool) or value <= 0):
+        label = flag or name.replace("_", " ")
+        raise EvalkitError(f"{label} must be a positive number, got {value}")
+
+
+def _choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise EvalkitError(f"unknown {name} {value!r}; choose one of {', '.join(choices)}")
+
+
+@dataclass(frozen=True)
+class Execution:
+    """How a model runs, besides its device: numeric precision, memory layout, CPU threads.
+
+    ``precision`` other than fp32 uses autocast (torch models only); ``channels_last`` stores
+    torch activations NHWC; ``threads`` sets the framework's intra-op threads (None: its
+    default). All of it is recorded in the results' runtime section.
+    """
+
+    precision: str = "fp32"
+    channels_last: bool = False
+    threads: int | None = None
+
+    def __post_init__(self) -> None:
+        _choice("precision", self.precision, PRECISIONS)
+        _positive("threads", self.threads)
+
+
+def _pairs(value: Mapping[str, str | Path] | Pairs | None) -> Pairs:
+    items = value.items() if isinstance(value, Mapping) else (value or ())
+    return tuple(sorted((str(k), str(v)) for k, v in items))
+
+
+@dataclass(frozen=True)
+class EvalOptions:
+    """How to evaluate: data subset, batching, device, weights, label mapping, execution.
+
+    ``weights`` maps model ids to local weights files and ``class_map`` is a CSV file or a
+    mapping of dataset labels to model labels; both are stored as sorted pairs, so options
+    compare and hash by value.
+    """
+
+    batch_size: int = 32
+    device: str = "auto"
+    format: str = "auto"
+    labels_file: Path | None = None
+    limit: int | None = None
+    per_class: int | None = None
+    seed: int = 0
+    weights: Pairs = ()
+    class_map: Path | Pairs | None = None
+    strict: bool = False
+    warmup: int = 1
+    workers: int | None = None
+    progress: bool = False
+    precision: str = "fp32"
+    channels_last: bool = False
+    threads: int | None = None
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__  # normalising a frozen dataclass's inputs
+        set_(self, "weights", _pairs(self.weights))
+        if self.labels_file is not None:
+            set_(self, "labels_file", Path(self.labels_file))
+        if isinstance(self.class_map, str | Path):
+            set_(self, "class_map", Path(self.class_map))
+        elif self.class_map is not None:
+            set_(self, "class_map", _pairs(self.class_map))
+        self._validate()
+
+    def _validate(self) -> None:
+        _positive("batch_size", self.batch_size)
+        _positive("limit", self.limit, "--limit")
+        _positive("per_class", self.per_class, "--per-class")
+        _positive("workers", self.workers)
+        if self.warmup < 0:
+            raise EvalkitError(f"warm-up batches must be 0 or more, got {self.warmup}")
+        _choice("device", self.device, DEVICES)
+        _choice("data format", self.format, FORMATS)
+        Execution(self.precision, self.channels_last, self.threads)
+
+    @classmethod
+    def names(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in dataclasses.fields(cls))
+
+    def replace(self, **changes: Any) -> EvalOptions:
+        """A copy with ``changes``; an unknown name is an error with a did-you-mean."""
+        unknown = [name for name in changes if name not in self.names()]
+        if unknown:
+            close = difflib.get_close_matches(unknown[0], self.names(), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            known = ", ".join(self.names())
+            raise EvalkitError(f"unknown evaluation option {unknown[0]!r}{hint} (options: {known})")
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def execution(self) -> Execution:
+        return Execution(self.precision, self.channels_last, self.threads)
+
+    @property
+    def weights_files(self) -> dict[str, str]:
+        return dict(self.weights)
+
+    @property
+    def label_map(self) -> Path | dict[str, str] | None:
+        """``class_map`` as a file or a mapping."""
+        return dict(self.class_map) if isinstance(self.class_map, tuple) else self.class_map
+
+    def changed(self, names: tuple[str, ...] | None = None) -> dict[str, Any]:
+        """The options (of ``names``) that differ from their defaults."""
+        default = EvalOptions()
+        return {
+            name: getattr(self, name)
+            for name in names or self.names()
+            if getattr(self, name) != getattr(default, name)
+        }
+
+    def record(self) -> dict[str, Any]:
+        """Every option as JSON values (what the results file records)."""
+        return {name: _jsonable(getattr(self, name)) for name in self.names()}
+
+    def identity(self) -> dict[str, Any]:
+        """The options that decide a run's predictions (not speed or verbosity)."""
+        return {k: v for k, v in self.record().items() if k not in NOT_IDENTITY}
+
+    def key(self) -> str:
+        """A short stable hash of :meth:`identity`."""
+        text = json.dumps(self.identity(), sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, tuple):
+        return {k: v for k, v in value}
+    return value
+
+
+@dataclass(frozen=True)
+class GateOptions:
+    """The pytest gate's settings: where baselines and reports live, what counts as a
+    regression, and the session's default evaluation options (``--evalkit-*``)."""
+
+    baseline_dir: Path | None = None
+    save_baseline: bool = False
+    report_dir: Path | None = None
+    max_drop: float = MAX_DROP
+    alpha: float = ALPHA
+    timing: tuple[Any, ...] = ()  # SlowdownCheck rules (evalkit.compare.latency)
+    data: Path | None = None
+    defaults: EvalOptions = field(default_factory=EvalOptions)
