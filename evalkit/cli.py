@@ -9,7 +9,15 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from evalkit.errors import EvalkitError
-from evalkit.options import ALPHA, DEVICES, FORMATS, MAX_DROP, PRECISIONS, EvalOptions
+from evalkit.options import (
+    ALPHA,
+    DEVICES,
+    FORMATS,
+    MAX_DROP,
+    PRECISIONS,
+    EvalOptions,
+    weights_pair,
+)
 
 
 def default_out() -> Path:
@@ -17,10 +25,10 @@ def default_out() -> Path:
 
 
 def _weights_pair(text: str) -> tuple[str, str]:
-    model, sep, path = text.rpartition("=")
-    if not sep or not model or not path:
-        raise argparse.ArgumentTypeError(f"expected MODEL_ID=FILE, got {text!r}")
-    return model, path
+    try:
+        return weights_pair(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def _add_run(commands: argparse._SubParsersAction) -> None:

@@ -64,6 +64,14 @@ class Execution:
         _positive("threads", self.threads)
 
 
+def weights_pair(text: str) -> tuple[str, str]:
+    """``MODEL_ID=FILE`` (the ``--weights`` syntax) as a pair; ``ValueError`` when malformed."""
+    model, sep, path = text.rpartition("=")
+    if not sep or not model or not path:
+        raise ValueError(f"expected MODEL_ID=FILE, got {text!r}")
+    return model, path
+
+
 def _pairs(value: Mapping[str, str | Path] | Pairs | None) -> Pairs:
     items = value.items() if isinstance(value, Mapping) else (value or ())
     return tuple(sorted((str(k), str(v)) for k, v in items))

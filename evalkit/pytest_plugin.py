@@ -17,7 +17,7 @@ import pytest
 
 from evalkit.compare.latency import SlowdownCheck
 from evalkit.errors import EvalkitError
-from evalkit.options import ALPHA, MAX_DROP, EvalOptions, GateOptions
+from evalkit.options import ALPHA, MAX_DROP, EvalOptions, GateOptions, weights_pair
 
 if TYPE_CHECKING:  # imported when first used: a session that never evaluates stays light
     from evalkit.data.datasets import Dataset
@@ -111,9 +111,10 @@ def _required(config: pytest.Config, name: str) -> float:
 def _weights(config: pytest.Config) -> dict[str, str]:
     pairs = {}
     for text in config.getoption("evalkit_weights"):
-        model, sep, path = str(text).rpartition("=")
-        if not sep or not model or not path:
-            raise pytest.UsageError(f"--evalkit-weights: expected MODEL_ID=FILE, got {text!r}")
+        try:
+            model, path = weights_pair(str(text))
+        except ValueError as error:
+            raise pytest.UsageError(f"--evalkit-weights: {error}") from None
         pairs[model] = str(config.invocation_params.dir / path)
     return pairs
 

@@ -14,11 +14,13 @@ import pandas as pd
 
 from evalkit.data.datasets import Dataset
 from evalkit.environment import environment
+from evalkit.errors import EvalkitError
 from evalkit.metrics import classification_metrics
 from evalkit.models.base import ModelAdapter
 from evalkit.options import EvalOptions
 from evalkit.results import (
     LABEL,
+    TARGET,
     DatasetInfo,
     Environment,
     Failure,
@@ -55,12 +57,23 @@ def score(
 
 
 def rescore(run: RunResult) -> Metrics:
-    """A stored run's metrics, computed again from its predictions."""
-    if run.class_outputs is None:
-        from evalkit.errors import EvalkitError
+    """A stored run's metrics, computed again from its predictions (no model is loaded)."""
+    return score(run.predictions, run.dataset.classes, class_outputs_of(run))
 
-        raise EvalkitError(f"{run.id}: the results file predates class outputs; run it again")
-    return score(run.predictions, run.dataset.classes, run.class_outputs)
+
+def class_outputs_of(run: RunResult) -> list[int]:
+    """The model output of each dataset class: recorded, or (files before 0.2) read from the
+    predictions, which pair every evaluated image's label with its target output."""
+    if run.class_outputs is not None:
+        return run.class_outputs
+    pairs = dict(zip(run.predictions[LABEL], run.predictions[TARGET], strict=True))
+    missing = [label for label in run.dataset.classes if label not in pairs]
+    if missing:
+        raise EvalkitError(
+            f"{run.id}: cannot re-score a results file without class_outputs when classes have "
+            f"no evaluated image ({', '.join(missing[:5])}); evaluate the model again"
+        )
+    return [int(pairs[label]) for label in run.dataset.classes]
 
 
 def predictions_of(

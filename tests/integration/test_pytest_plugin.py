@@ -17,9 +17,11 @@ REPO = Path(__file__).resolve().parents[2]
 SUITE = """
 import os
 
-def test_model_holds_accuracy(evalkit):
+from evalkit import EvalkitFixture
+
+def test_model_holds_accuracy(evalkit: EvalkitFixture):
     result = evalkit.evaluate(os.environ["EVALKIT_TEST_MODEL"], per_class=20)
-    assert result.top1 >= 0.5
+    assert result.top1 >= 0.5 and result.metrics.top1.n == 200
     evalkit.assert_no_regression(result)
 
 def test_same_model_again_is_cached(evalkit):

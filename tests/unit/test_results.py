@@ -73,6 +73,8 @@ def test_golden_v1_file_round_trips_unchanged(tmp_path: Path) -> None:
     assert run.failures[0].file == "3/broken.png" and len(run.predictions) == 540
     save_results(results, tmp_path)
     assert json.loads((tmp_path / "results.json").read_text()) == original
+    for stored in results:  # scoring today gives the metrics evalkit 0.1 wrote
+        assert rescore(stored) == stored.metrics
 
 
 def _tampered(tmp_path: Path, change: str) -> Path:
@@ -171,6 +173,7 @@ def test_files_from_before_later_fields_still_load(tmp_path: Path) -> None:
     assert run.timing.overhead_s is None and run.timing.batch_latencies_ms == []
     assert run.model.weights.bytes is None and run.model.label_space.names is None
     save_results([run], tmp_path / "again")
-    assert json.loads((tmp_path / "again" / "results.json").read_text())["runs"][0] == (
-        document["runs"][0]
+    assert (
+        json.loads((tmp_path / "again" / "results.json").read_text())["runs"][0]
+        == (document["runs"][0])
     )
