@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import difflib
 import re
+from collections.abc import Iterable
 from pathlib import Path
 
 
@@ -18,3 +20,11 @@ def slug(text: str, *, keep: str = "._-", limit: int = 80, empty: str = "model")
     allowed = re.escape(keep)
     cleaned = re.sub(rf"[^A-Za-z0-9{allowed}]+", "_", text).strip("_")[:limit]
     return cleaned or empty
+
+
+def did_you_mean(name: str, choices: Iterable[str], prefix: str = "", suffix: str = "") -> str:
+    """``"did you mean a, b?"`` for the closest of ``choices`` (case-insensitive), or ``""``."""
+    by_lower = {choice.lower(): choice for choice in choices}
+    close = difflib.get_close_matches(name.lower(), by_lower, n=3)
+    shown = ", ".join(f"{prefix}{by_lower[c]}{suffix}" for c in close)
+    return f"did you mean {shown}?" if close else ""

@@ -9,7 +9,6 @@ on). Light on purpose (standard library only): the pytest plugin reads its optio
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import hashlib
 import json
 from collections.abc import Mapping
@@ -18,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from evalkit.errors import EvalkitError
+from evalkit.naming import did_you_mean
 
 DEVICES = ("auto", "cpu", "cuda")
 FORMATS = ("auto", "imagefolder", "csv", "imagenet-val")
@@ -133,8 +133,8 @@ class EvalOptions:
         """A copy with ``changes``; an unknown name is an error with a did-you-mean."""
         unknown = [name for name in changes if name not in self.names()]
         if unknown:
-            close = difflib.get_close_matches(unknown[0], self.names(), n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
+            hint = did_you_mean(unknown[0], self.names(), prefix="'", suffix="'")
+            hint = f"; {hint}" if hint else ""
             known = ", ".join(self.names())
             raise EvalkitError(f"unknown evaluation option {unknown[0]!r}{hint} (options: {known})")
         return dataclasses.replace(self, **changes)
@@ -164,6 +164,11 @@ class EvalOptions:
     def record(self) -> dict[str, Any]:
         """Every option as JSON values (what the results file records)."""
         return {name: _jsonable(getattr(self, name)) for name in self.names()}
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> EvalOptions:
+        """The options a results file recorded (names this version does not know are ignored)."""
+        return cls(**{name: record[name] for name in cls.names() if name in record})
 
     def identity(self) -> dict[str, Any]:
         """The options that decide a run's predictions (not speed or verbosity)."""

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import os
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, runtime_checkable
@@ -15,6 +13,7 @@ from PIL import Image
 
 from evalkit.errors import EvalkitError
 from evalkit.labels import LabelSpace
+from evalkit.naming import did_you_mean
 from evalkit.options import DEVICES, PRECISIONS, Execution
 from evalkit.results import ModelInfo, Preprocessing, Weights
 
@@ -36,14 +35,6 @@ __all__ = [
 def is_offline() -> bool:
     """Whether evalkit may download weights (``EVALKIT_OFFLINE=1`` forbids it)."""
     return os.environ.get("EVALKIT_OFFLINE", "").lower() in {"1", "true", "yes"}
-
-
-def did_you_mean(name: str, choices: Iterable[str], prefix: str = "", suffix: str = "") -> str:
-    """``"did you mean a, b?"`` for the closest of ``choices`` (case-insensitive), or ``""``."""
-    by_lower = {choice.lower(): choice for choice in choices}
-    close = difflib.get_close_matches(name.lower(), by_lower, n=3)
-    shown = ", ".join(f"{prefix}{by_lower[c]}{suffix}" for c in close)
-    return f"did you mean {shown}?" if close else ""
 
 
 def choose_device(requested: str, accelerator: bool, framework: str) -> str:

@@ -58,6 +58,8 @@ def test_identity_ignores_speed_and_verbosity_only() -> None:
     record = EvalOptions(labels_file=Path("/x/LOC.csv"), weights={"m": "f"}).record()
     assert record["labels_file"] == "/x/LOC.csv" and record["weights"] == {"m": "f"}
     assert set(record) == set(EvalOptions.names())
+    for options in (EvalOptions(class_map={"x": "y"}, labels_file=Path("/l")), EvalOptions()):
+        assert EvalOptions.from_record(options.record() | {"future": 1}) == options
 
 
 def test_cli_builds_the_same_options_from_its_arguments() -> None:
