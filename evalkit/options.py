@@ -14,10 +14,13 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from evalkit.errors import EvalkitError
 from evalkit.naming import did_you_mean
+
+if TYPE_CHECKING:
+    from evalkit.compare.latency import SlowdownCheck
 
 DEVICES = ("auto", "cpu", "cuda")
 FORMATS = ("auto", "imagefolder", "csv", "imagenet-val")
@@ -198,6 +201,6 @@ class GateOptions:
     report_dir: Path | None = None
     max_drop: float = MAX_DROP
     alpha: float = ALPHA
-    timing: tuple[Any, ...] = ()  # SlowdownCheck rules (evalkit.compare.latency)
+    timing: tuple[SlowdownCheck, ...] = ()  # opt-in latency checks
     data: Path | None = None
     defaults: EvalOptions = field(default_factory=EvalOptions)

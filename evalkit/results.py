@@ -221,10 +221,6 @@ class RunResult(Section):
     def top5(self) -> float:
         return float("nan") if self.metrics.top5.value is None else self.metrics.top5.value
 
-    def correct(self) -> np.ndarray:
-        """Per-sample top-1 correctness, in predictions order."""
-        return prediction_hits(self.predictions)
-
     def to_dict(self) -> dict[str, Any]:
         """The run as it is written into ``results.json`` (without its predictions)."""
         return self.model_dump(exclude_unset=True, by_alias=True)
