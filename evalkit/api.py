@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import time
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -10,14 +10,18 @@ from typing import Any
 import numpy as np
 
 from evalkit.data.datasets import Dataset, load_dataset, subset
+from evalkit.driver import collect, store_folder
 from evalkit.errors import EvalkitError
+from evalkit.executors import Executor
+from evalkit.executors.local import LocalExecutor
 from evalkit.labels import load_class_map, map_labels
 from evalkit.models.base import ModelAdapter
 from evalkit.options import EvalOptions
+from evalkit.plan import plan_run
 from evalkit.registry import load_model, parse_model_id
-from evalkit.results import RunResult
-from evalkit.runner import run_model
-from evalkit.scoring import build_result
+from evalkit.results import Failure, RunResult
+from evalkit.scoring import build_result, predictions_of
+from evalkit.store import merged_rows
 
 
 def resolve_options(options: EvalOptions | None = None, **overrides: Any) -> EvalOptions:
@@ -48,13 +52,33 @@ def evaluate(
     ``model`` is a model id (``torchvision:resnet50``, ``keras:MobileNetV2``, …) or an adapter;
     ``data`` a folder, CSV manifest or :class:`Dataset`. ``options`` is an
     :class:`~evalkit.options.EvalOptions`; keywords of the same names override it
-    (``evaluate(model, data, batch_size=64, per_class=5)``). Unreadable images are listed in
-    ``failures`` (``strict=True`` raises instead).
+    (``evaluate(model, data, batch_size=64, per_class=5, out="runs/r1", resume=True,
+    executor="ray")``). Unreadable images are listed in ``failures`` (``strict=True`` raises).
     """
     options = resolve_options(options, **overrides)
-    dataset = prepare_dataset(data, options)
+    return run(model, prepare_dataset(data, options), options)
+
+
+def make_executor(model: str | ModelAdapter, options: EvalOptions) -> Executor:
+    if options.executor == "ray":
+        if not isinstance(model, str):
+            raise EvalkitError(
+                "--executor ray takes model ids (each worker loads the model), not a loaded model"
+            )
+        from evalkit.executors.ray import RayExecutor
+
+        return RayExecutor(model, options)
     adapter = model if not isinstance(model, str) else load_model(model, options)
-    return evaluate_adapter(adapter, dataset, options)
+    return LocalExecutor(adapter, options)
+
+
+def run(model: str | ModelAdapter, dataset: Dataset, options: EvalOptions) -> RunResult:
+    """Evaluate ``model`` on a prepared dataset with the executor ``options`` name."""
+    executor = make_executor(model, options)
+    try:
+        return run_with(executor, dataset, options)
+    finally:
+        executor.close()
 
 
 def evaluate_adapter(
@@ -62,31 +86,51 @@ def evaluate_adapter(
 ) -> RunResult:
     """Evaluate a loaded adapter on a prepared dataset (subset options are not applied again)."""
     options = resolve_options(options, **overrides)
+    return run_with(LocalExecutor(adapter, options), dataset, options)
+
+
+def run_with(executor: Executor, dataset: Dataset, options: EvalOptions) -> RunResult:
+    """Plan, take each shard from the store, the cache or the executor, then score."""
+    model, labels = executor.describe()
     class_map = options.label_map
     mapping = load_class_map(class_map) if isinstance(class_map, Path) else class_map
-    outputs = np.array(map_labels(dataset.classes, adapter.labels, mapping))
-    start = time.perf_counter()
-    raw = run_model(
-        adapter,
+    outputs = np.array(map_labels(dataset.classes, labels, mapping))
+    memo = options.cache_root / "file-hashes.sqlite" if options.cache else None
+    plan = plan_run(
         dataset,
-        batch_size=options.batch_size,
-        warmup=options.warmup,
+        outputs,
+        images_per_shard=options.images_per_shard,
+        memo_file=memo,
         workers=options.workers,
-        progress=options.progress,
     )
-    wall = time.perf_counter() - start
-    _check_failures(raw.failures, dataset, options.strict)
-    return build_result(adapter, dataset, raw, outputs, options, wall)
+    with store_folder(options, model.id) as folder:
+        collected = collect(executor, plan, model, executor.runtime(), options, folder)
+        read = predictions_of(merged_rows(collected.tables), labels)
+        try:
+            _check_failures(read[1], len(dataset), options.strict)
+        except EvalkitError:
+            if options.out is not None:  # a failed run leaves nothing behind to resume
+                discard(folder, options.out)
+            raise
+    runtime = executor.runtime()  # after the run: peak device memory
+    return build_result(model, runtime, labels, dataset, plan, collected, outputs, options, read)
 
 
-def _check_failures(failures: list[tuple[int, str]], dataset: Dataset, strict: bool) -> None:
-    total = len(dataset)
+def discard(folder: Path, out: Path) -> None:
+    """Remove a run's store in ``out``, and ``out/store`` and ``out`` when that empties them."""
+    shutil.rmtree(folder, ignore_errors=True)
+    for parent in (folder.parent, out):
+        if parent.is_dir() and not any(parent.iterdir()):
+            parent.rmdir()
+
+
+def _check_failures(failures: list[Failure], total: int, strict: bool) -> None:
     if failures and (strict or len(failures) == total):
-        index, reason = failures[0]
+        first = failures[0]
         what = "no image could be read" if len(failures) == total else "--strict is set"
         raise EvalkitError(
-            f"{len(failures)} of {total} images failed ({what}); first: "
-            f"{dataset.relative(dataset.samples[index])}: {reason}"
+            f"{len(failures)} of {total} images failed ({what}); first: {first.file}: "
+            f"{first.reason}"
         )
 
 
@@ -102,7 +146,4 @@ def evaluate_many(
         if isinstance(model, str):
             parse_model_id(model)
     dataset = prepare_dataset(data, options)
-    return [
-        evaluate_adapter(load_model(m, options) if isinstance(m, str) else m, dataset, options)
-        for m in models
-    ]
+    return [run(model, dataset, options) for model in models]

@@ -133,7 +133,9 @@ def harness_run(adapter: ModelAdapter, dataset: Dataset, batch_size: int) -> dic
     # speed does not depend on the labels: map the synthetic classes onto the model's first ones
     keys = adapter.labels.keys
     mapping = {label: keys[i % len(keys)] for i, label in enumerate(dataset.classes)}
-    run = evaluate_adapter(adapter, dataset, batch_size=batch_size, class_map=mapping)
+    run = evaluate_adapter(
+        adapter, dataset, batch_size=batch_size, class_map=mapping, cache=False
+    )  # speed is measured: nothing may come from the prediction cache
     timing = run.timing
     return {
         "images": timing.images,
@@ -201,7 +203,7 @@ def _first(dataset: Dataset, n: int) -> Dataset:
 RSS_PROBE = """
 import json, sys
 from evalkit.api import evaluate
-run = evaluate(sys.argv[1], sys.argv[2], batch_size=64, limit=int(sys.argv[3]))
+run = evaluate(sys.argv[1], sys.argv[2], batch_size=64, limit=int(sys.argv[3]), cache=False)
 rss = [line for line in open("/proc/self/status") if line.startswith("VmRSS")]
 end = int(rss[0].split()[1]) / 1024 if rss else None
 print(json.dumps({"peak_rss_mb": run.timing.peak_rss_mb, "end_rss_mb": end}))

@@ -12,6 +12,7 @@ from evalkit.errors import EvalkitError
 from evalkit.options import (
     ALPHA,
     DEVICES,
+    EXECUTORS,
     FORMATS,
     MAX_DROP,
     PRECISIONS,
@@ -72,8 +73,38 @@ def _add_run(commands: argparse._SubParsersAction) -> None:
     )
     run.add_argument("--workers", type=int, help="decode threads (default: CPU count)")
     _add_execution(run)
+    _add_durability(run, defaults)
     run.add_argument("--out", type=Path, help="output folder (default reports/<timestamp>)")
     run.set_defaults(handler=cmd_run)
+
+
+def _add_durability(run: argparse.ArgumentParser, defaults: EvalOptions) -> None:
+    run.add_argument(
+        "--shard-size",
+        type=int,
+        default=defaults.shard_size,
+        help=f"images per committed shard, in whole batches (default {defaults.shard_size})",
+    )
+    run.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run in --out: evaluate only the shards it has not committed",
+    )
+    run.add_argument(
+        "--cache",
+        type=Path,
+        dest="cache_dir",
+        metavar="DIR",
+        help="prediction cache (default $EVALKIT_CACHE or ~/.cache/evalkit)",
+    )
+    run.add_argument(
+        "--no-cache", action="store_true", help="evaluate every image; read and write no cache"
+    )
+    run.add_argument(
+        "--store-logits", action="store_true", help="keep every output vector (float16) too"
+    )
+    run.add_argument("--executor", default=defaults.executor, choices=EXECUTORS)
+    run.add_argument("--ray-address", help="join this Ray cluster (default: start a local one)")
 
 
 def _add_execution(parser: argparse.ArgumentParser) -> None:
@@ -179,6 +210,8 @@ def run_options(args: argparse.Namespace) -> EvalOptions:
         "labels_file": args.labels,
         "weights": dict(args.weights),
         "progress": sys.stderr.isatty(),
+        "out": args.out,
+        "cache": not args.no_cache,
     }
     return EvalOptions(**{name: given[name] for name in EvalOptions.names()})
 
@@ -188,8 +221,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     from evalkit.report import print_summary, write_report
     from evalkit.results import save_results
 
+    args.out = args.out or default_out()
     runs = evaluate_many(args.model, args.data, run_options(args))
-    out = args.out or default_out()
+    out = args.out
     path = save_results(runs, out)
     print_summary(runs)
     print(f"results: {path}")

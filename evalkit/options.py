@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,13 +26,26 @@ if TYPE_CHECKING:
 DEVICES = ("auto", "cpu", "cuda")
 FORMATS = ("auto", "imagefolder", "csv", "imagenet-val")
 PRECISIONS = ("fp32", "bf16", "fp16")
+EXECUTORS = ("local", "ray")
+SHARD_SIZE = 256  # images per shard (rounded up to whole batches)
 
 # the accuracy gate's defaults (evalkit compare and the pytest plugin)
 MAX_DROP = 0.01  # one accuracy point
 ALPHA = 0.01
 
-# options that do not change any prediction (how fast, how verbose, how much warm-up)
-NOT_IDENTITY = ("workers", "progress", "warmup")
+# options that do not change any prediction (how fast, how verbose, where things are kept)
+NOT_IDENTITY = (
+    "workers",
+    "progress",
+    "warmup",
+    "out",
+    "resume",
+    "cache",
+    "cache_dir",
+    "store_logits",
+    "executor",
+    "ray_address",
+)
 # options that choose which samples are evaluated
 SUBSET = ("format", "labels_file", "limit", "per_class", "seed")
 
@@ -105,12 +119,21 @@ class EvalOptions:
     precision: str = "fp32"
     channels_last: bool = False
     threads: int | None = None
+    shard_size: int = SHARD_SIZE
+    out: Path | None = None  # the run folder: its prediction store is what --resume continues
+    resume: bool = False
+    cache: bool = True
+    cache_dir: Path | None = None  # default: $EVALKIT_CACHE or ~/.cache/evalkit
+    store_logits: bool = False
+    executor: str = "local"
+    ray_address: str | None = None
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__  # normalising a frozen dataclass's inputs
         set_(self, "weights", _pairs(self.weights))
-        if self.labels_file is not None:
-            set_(self, "labels_file", Path(self.labels_file))
+        for name in ("labels_file", "out", "cache_dir"):
+            if getattr(self, name) is not None:
+                set_(self, name, Path(getattr(self, name)))
         if isinstance(self.class_map, str | Path):
             set_(self, "class_map", Path(self.class_map))
         elif self.class_map is not None:
@@ -126,6 +149,10 @@ class EvalOptions:
             raise EvalkitError(f"warm-up batches must be 0 or more, got {self.warmup}")
         _choice("device", self.device, DEVICES)
         _choice("data format", self.format, FORMATS)
+        _choice("executor", self.executor, EXECUTORS)
+        _positive("shard_size", self.shard_size, "--shard-size")
+        if self.resume and self.out is None:
+            raise EvalkitError("resume needs the run folder to continue: pass --out DIR")
         Execution(self.precision, self.channels_last, self.threads)
 
     @classmethod
@@ -145,6 +172,20 @@ class EvalOptions:
     @property
     def execution(self) -> Execution:
         return Execution(self.precision, self.channels_last, self.threads)
+
+    @property
+    def images_per_shard(self) -> int:
+        """``shard_size`` rounded up to whole batches."""
+        return -(-self.shard_size // self.batch_size) * self.batch_size
+
+    @property
+    def cache_root(self) -> Path:
+        """Where cached predictions live: ``cache_dir``, ``$EVALKIT_CACHE`` or ~/.cache/evalkit."""
+        if self.cache_dir is not None:
+            return self.cache_dir.expanduser()
+        return Path(
+            os.environ.get("EVALKIT_CACHE", Path.home() / ".cache" / "evalkit")
+        ).expanduser()
 
     @property
     def weights_files(self) -> dict[str, str]:

@@ -187,6 +187,33 @@ class Environment(Section):
     runtime: Runtime
 
 
+class WorkerStats(Section):
+    """One worker of a distributed run: its own batch latencies, never pooled with others'."""
+
+    worker: str
+    shards: int
+    images: int
+    seconds: float
+    throughput_img_s: float | None
+    batch_latency_ms: Latency
+
+
+class ExecutionInfo(Section):
+    """How the run's samples were obtained: evaluated now, taken from the cache, or resumed
+    from shards an interrupted run had committed."""
+
+    executor: str
+    shard_size: int
+    shards: int
+    evaluated: int
+    cached: int
+    resumed: int
+    reevaluated_shards: int = 0  # committed shards that failed to read back and were redone
+    store: str | None = None
+    cache: str | None = None
+    workers: list[WorkerStats] = Field(default_factory=list)
+
+
 class RunResult(Section):
     """One model evaluated on one dataset. Sections match the results file (docs/results.md)."""
 
@@ -200,6 +227,7 @@ class RunResult(Section):
     environment: Environment
     options: dict[str, Any] | None = None  # the EvalOptions the run was made with
     class_outputs: list[int] | None = None  # model output index of each dataset class
+    execution: ExecutionInfo | None = None
     predictions_file: str | None = None
     predictions: pd.DataFrame = Field(default_factory=pd.DataFrame, exclude=True, repr=False)
     label: str | None = Field(default=None, exclude=True)  # how reports name this run

@@ -1,7 +1,9 @@
 """The evaluation loop: decode+preprocess in worker threads, overlapped with batched inference.
 
-Samples keep the dataset's order; only each sample's top-k outputs are kept (memory does not
-grow with the logits of the whole dataset); unreadable files are recorded, never replaced.
+It evaluates shards (:mod:`evalkit.plan`) in whole batches and yields each shard's rows as soon
+as the shard is complete, so the caller can commit it. Per sample it keeps the top-k outputs,
+the probability of the true class and the sum of squared probabilities (and, on request, the
+whole output vector); unreadable files are recorded, never replaced.
 """
 
 from __future__ import annotations
@@ -10,21 +12,24 @@ import hashlib
 import os
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import numpy as np
-from tqdm import tqdm
 
-from evalkit.data.datasets import Dataset, Sample
+from evalkit.data.datasets import Sample
 from evalkit.data.decode import DecodeError, decode_image
 from evalkit.errors import EvalkitError
+from evalkit.faults import fault_point
 from evalkit.metrics import topk_indices
 from evalkit.models.base import ModelAdapter
+from evalkit.plan import PlannedSample, Shard
+from evalkit.store import ShardTiming
 
 TOP_K = 5
+T = TypeVar("T")
 
 
 @dataclass
@@ -39,25 +44,6 @@ class Loaded:
     read_s: float = 0.0
     decode_s: float = 0.0
     preprocess_s: float = 0.0
-
-
-@dataclass
-class RawRun:
-    """What the loop produces (predictions and timings); :mod:`evalkit.scoring` turns it into
-    a RunResult."""
-
-    indices: list[np.ndarray] = field(default_factory=list)
-    topk: list[np.ndarray] = field(default_factory=list)
-    probs: list[np.ndarray] = field(default_factory=list)
-    failures: list[tuple[int, str]] = field(default_factory=list)
-    fingerprint: Any = field(default_factory=hashlib.sha256)  # over every sample seen
-    seen: int = 0
-    batch_seconds: list[float] = field(default_factory=list)
-    batch_sizes: list[int] = field(default_factory=list)
-    stages: dict[str, float] = field(default_factory=dict)
-
-    def add_stage(self, name: str, seconds: float) -> None:
-        self.stages[name] = self.stages.get(name, 0.0) + seconds
 
 
 def load_sample(preprocess: Callable[..., np.ndarray], index: int, sample: Sample) -> Loaded:
@@ -85,53 +71,18 @@ def load_sample(preprocess: Callable[..., np.ndarray], index: int, sample: Sampl
 
 def prefetch(
     pool: ThreadPoolExecutor,
-    fn: Callable[[int, Sample], Loaded],
-    samples: Iterable[Sample],
+    fn: Callable[[int, T], Loaded],
+    items: Iterable[T],
     depth: int,
 ) -> Iterator[Loaded]:
-    """Results of ``fn`` over ``samples`` in order, keeping ``depth`` of them in flight."""
+    """Results of ``fn`` over ``items`` in order, keeping ``depth`` of them in flight."""
     pending: deque[Future[Loaded]] = deque()
-    for index, sample in enumerate(samples):
-        pending.append(pool.submit(fn, index, sample))
+    for index, item in enumerate(items):
+        pending.append(pool.submit(fn, index, item))
         if len(pending) >= depth:
             yield pending.popleft().result()
     while pending:
         yield pending.popleft().result()
-
-
-def _timed(items: Iterator[Loaded], raw: RawRun) -> Iterator[Loaded]:
-    """``items``, adding the time the consumer waits for each one to the ``wait_data`` stage."""
-    while True:
-        start = time.perf_counter()
-        item = next(items, None)
-        raw.add_stage("wait_data", time.perf_counter() - start)
-        if item is None:
-            return
-        yield item
-
-
-def batches(
-    loaded: Iterator[Loaded], size: int, raw: RawRun, dataset: Dataset
-) -> Iterator[list[Loaded]]:
-    """Group decoded samples into batches; failures go to ``raw`` as they pass."""
-    batch: list[Loaded] = []
-    for item in _timed(loaded, raw):
-        sample = dataset.samples[item.index]
-        line = f"{dataset.relative(sample)}\t{item.size}\t{sample.label}\t{item.sha256}\n"
-        raw.fingerprint.update(line.encode())
-        raw.seen += 1
-        raw.add_stage("read", item.read_s)
-        raw.add_stage("decode", item.decode_s)
-        raw.add_stage("preprocess", item.preprocess_s)
-        if item.error is not None:
-            raw.failures.append((item.index, item.error))
-            continue
-        batch.append(item)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
 
 
 def _predict(adapter: ModelAdapter, inputs: np.ndarray) -> np.ndarray:
@@ -151,56 +102,173 @@ def _predict(adapter: ModelAdapter, inputs: np.ndarray) -> np.ndarray:
     return scores
 
 
-def _infer(adapter: ModelAdapter, batch: list[Loaded], raw: RawRun) -> None:
+@dataclass
+class ShardWork:
+    """Samples of one shard to evaluate (the ones not already stored or cached)."""
+
+    shard: Shard
+    samples: tuple[PlannedSample, ...]
+
+
+@dataclass
+class ShardOutput:
+    """The evaluated rows of one shard (store columns) and what evaluating them took."""
+
+    shard: Shard
+    rows: dict[str, list[Any]]
+    timing: ShardTiming
+
+
+class _Shard:
+    """Accumulates one shard's rows and timing while its samples stream past."""
+
+    def __init__(self, work: ShardWork, store_logits: bool, worker: str) -> None:
+        self.work = work
+        self.rows: dict[str, list[Any]] = {name: [] for name in ROW_COLUMNS}
+        if store_logits:
+            self.rows["logits"] = []
+        self.timing = ShardTiming(worker=worker)
+        self.start = time.perf_counter()
+        self.pending: list[tuple[PlannedSample, Loaded]] = []
+        self.seen = 0
+
+    def add_stage(self, name: str, seconds: float) -> None:
+        self.timing.stages[name] = self.timing.stages.get(name, 0.0) + seconds
+
+    def add_row(self, planned: PlannedSample, error: str | None, **values: Any) -> None:
+        base = {
+            "sample_id": planned.id,
+            "index": planned.index,
+            "path": planned.relative,
+            "label": planned.sample.label,
+            "target": planned.target,
+            "error": error,
+        }
+        for name, column in self.rows.items():
+            column.append(base[name] if name in base else values.get(name))
+
+    def output(self) -> ShardOutput:
+        order = np.argsort(self.rows["index"], kind="stable")  # failures were added first
+        rows = {name: [column[i] for i in order] for name, column in self.rows.items()}
+        self.timing.seconds = time.perf_counter() - self.start
+        return ShardOutput(self.work.shard, rows, self.timing)
+
+
+ROW_COLUMNS = (
+    "sample_id",
+    "index",
+    "path",
+    "label",
+    "target",
+    "top_k",
+    "top_p",
+    "p_true",
+    "p_top1",
+    "sum_sq",
+    "error",
+)
+
+
+def _infer(adapter: ModelAdapter, current: _Shard) -> None:
     start = time.perf_counter()
-    inputs = np.stack([item.array for item in batch if item.array is not None])
+    batch = current.pending
+    current.pending = []
+    inputs = np.stack([item.array for _, item in batch if item.array is not None])
     stacked = time.perf_counter()
     scores = _predict(adapter, inputs)
     done = time.perf_counter()
+    fault_point("batch")
     top = topk_indices(scores, TOP_K)
-    raw.topk.append(top)
-    raw.probs.append(np.take_along_axis(scores, top, axis=1).astype(np.float32))
-    raw.indices.append(np.array([item.index for item in batch]))
-    raw.batch_seconds.append(done - stacked)
-    raw.batch_sizes.append(len(batch))
-    raw.add_stage("collate", stacked - start)
-    raw.add_stage("forward", done - stacked)
-    raw.add_stage("postprocess", time.perf_counter() - done)
+    probs = np.take_along_axis(scores, top, axis=1).astype(np.float32)
+    targets = np.array([planned.target for planned, _ in batch])
+    p_true = scores[np.arange(len(batch)), targets].astype(np.float32)
+    sum_sq = np.square(scores.astype(np.float64)).sum(axis=1).astype(np.float32)
+    for row, (planned, _) in enumerate(batch):
+        current.add_row(
+            planned,
+            None,
+            top_k=top[row].tolist(),
+            top_p=probs[row].tolist(),
+            p_true=float(p_true[row]),
+            p_top1=float(probs[row, 0]),
+            sum_sq=float(sum_sq[row]),
+            logits=scores[row].astype(np.float16).tolist() if "logits" in current.rows else None,
+        )
+    current.timing.batch_seconds.append(done - stacked)
+    current.timing.batch_sizes.append(len(batch))
+    current.add_stage("collate", stacked - start)
+    current.add_stage("forward", done - stacked)
+    current.add_stage("postprocess", time.perf_counter() - done)
 
 
-def run_model(
+def _tagged(works: Iterable[ShardWork]) -> Iterator[tuple[ShardWork, PlannedSample]]:
+    for work in works:
+        for planned in work.samples:
+            yield work, planned
+
+
+def run_shards(
     adapter: ModelAdapter,
-    dataset: Dataset,
+    works: Sequence[ShardWork],
     *,
     batch_size: int,
     warmup: int = 1,
     workers: int | None = None,
-    progress: bool = False,
-) -> RawRun:
-    """Evaluate ``adapter`` on every sample; returns top-k outputs, failures and timings."""
+    store_logits: bool = False,
+    worker: str = "local",
+) -> Iterator[ShardOutput]:
+    """Evaluate the shards' samples in whole batches (a batch never spans two shards) and yield
+    each shard's rows as soon as it is complete. Decoding runs ahead in ``workers`` threads,
+    across shard boundaries; the first batch is run ``warmup`` extra times, untimed."""
     workers = workers or os.cpu_count() or 1
+    works = [work for work in works if work.samples]
     adapter.inference.reset()  # device events and peak memory are per run
-    raw = RawRun()
-    bar = tqdm(total=len(dataset), desc=adapter.id, unit="img", disable=not progress, leave=False)
+    warmed = warmup == 0
 
-    def load(index: int, sample: Sample) -> Loaded:
-        return load_sample(adapter.preprocess, index, sample)
+    def load(index: int, tagged: tuple[ShardWork, PlannedSample]) -> Loaded:
+        return load_sample(adapter.preprocess, index, tagged[1].sample)
 
     with ThreadPoolExecutor(workers, thread_name_prefix="evalkit-load") as pool:
-        stream = prefetch(pool, load, dataset.samples, depth=2 * batch_size + workers)
-        for number, batch in enumerate(batches(stream, batch_size, raw, dataset)):
-            if number == 0:
-                _warm_up(adapter, batch, warmup, raw)
-            _infer(adapter, batch, raw)
-            bar.update(raw.seen - bar.n)
-    bar.close()
-    return raw
+        tagged = list(_tagged(works))
+        stream = prefetch(pool, load, tagged, depth=2 * batch_size + workers)
+        current: _Shard | None = None
+        for index, item in enumerate(_waited(stream)):
+            work, planned = tagged[index]
+            if current is None or current.work is not work:
+                current = _Shard(work, store_logits, worker)
+            current.add_stage("wait_data", item[1])
+            loaded = item[0]
+            for stage in ("read", "decode", "preprocess"):
+                current.add_stage(stage, getattr(loaded, f"{stage}_s"))
+            current.seen += 1
+            if loaded.error is not None:
+                current.add_row(planned, loaded.error)
+            else:
+                current.pending.append((planned, loaded))
+            if len(current.pending) == batch_size or current.seen == len(work.samples):
+                if current.pending and not warmed:
+                    _warm_up(adapter, current, warmup)
+                    warmed = True
+                if current.pending:
+                    _infer(adapter, current)
+            if current.seen == len(work.samples):
+                yield current.output()
 
 
-def _warm_up(adapter: ModelAdapter, batch: list[Loaded], rounds: int, raw: RawRun) -> None:
+def _waited(items: Iterator[Loaded]) -> Iterator[tuple[Loaded, float]]:
+    """``items`` with the time the consumer waited for each one."""
+    while True:
+        start = time.perf_counter()
+        item = next(items, None)
+        if item is None:
+            return
+        yield item, time.perf_counter() - start
+
+
+def _warm_up(adapter: ModelAdapter, current: _Shard, rounds: int) -> None:
     """Run the first batch ``rounds`` extra times, untimed and discarded."""
     start = time.perf_counter()
-    inputs = np.stack([item.array for item in batch if item.array is not None])
+    inputs = np.stack([item.array for _, item in current.pending if item.array is not None])
     for _ in range(rounds):
         _predict(adapter, inputs)
-    raw.add_stage("warmup", time.perf_counter() - start)
+    current.add_stage("warmup", time.perf_counter() - start)

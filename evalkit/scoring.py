@@ -1,38 +1,43 @@
-"""From predictions to a :class:`~evalkit.results.RunResult`.
+"""From stored predictions to a :class:`~evalkit.results.RunResult`.
 
 :func:`score` is a pure function of a predictions table (what the results folder stores), the
 dataset's classes and the model output of each class: re-scoring a stored run needs no model.
-:func:`build_result` assembles a run from what the runner produced.
+:func:`build_result` assembles a run from the committed shards of the prediction store.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from evalkit.data.datasets import Dataset
+from evalkit.driver import Collected, merged_timing
 from evalkit.environment import environment
 from evalkit.errors import EvalkitError
+from evalkit.labels import LabelSpace
 from evalkit.metrics import classification_metrics
-from evalkit.models.base import ModelAdapter
 from evalkit.options import EvalOptions
+from evalkit.plan import Plan
 from evalkit.results import (
     LABEL,
     TARGET,
     DatasetInfo,
     Environment,
     Failure,
+    Latency,
     Metrics,
     ModelInfo,
     RunResult,
     Runtime,
+    Timing,
+    WorkerStats,
     prediction_topk,
     predictions_frame,
 )
-from evalkit.runner import RawRun
-from evalkit.timing import summarize
+from evalkit.timing import percentiles_ms, summarize
 
 
 def score(
@@ -76,62 +81,117 @@ def class_outputs_of(run: RunResult) -> list[int]:
     return [int(pairs[label]) for label in run.dataset.classes]
 
 
-def predictions_of(
-    adapter: ModelAdapter, dataset: Dataset, raw: RawRun, outputs: np.ndarray
-) -> pd.DataFrame:
-    """The predictions table of a run, in dataset order."""
-    order = np.concatenate(raw.indices)
-    topk, probs = np.concatenate(raw.topk), np.concatenate(raw.probs)
-    labels = [dataset.samples[i].label for i in order]
-    class_index = {label: i for i, label in enumerate(dataset.classes)}
-    return predictions_frame(
-        paths=[dataset.relative(dataset.samples[i]) for i in order],
-        labels=labels,
-        targets=outputs[[class_index[label] for label in labels]],
-        predicted=[adapter.labels.name_of(int(out)) for out in topk[:, 0]],
+def predictions_of(rows: dict[str, Any], labels: LabelSpace) -> tuple[pd.DataFrame, list[Failure]]:
+    """The predictions table (images that were read) and the failures, from store rows."""
+    ok = [error is None for error in rows["error"]]
+    failures = [
+        Failure(file=path, reason=error)
+        for path, error in zip(rows["path"], rows["error"], strict=True)
+        if error is not None
+    ]
+    kept = {
+        name: [v for v, good in zip(column, ok, strict=True) if good]
+        for name, column in rows.items()
+    }
+    topk = np.array(kept["top_k"], dtype=np.int64).reshape(len(kept["top_k"]), -1)
+    probs = np.array(kept["top_p"], dtype=np.float32).reshape(len(kept["top_p"]), -1)
+    frame = predictions_frame(
+        paths=kept["path"],
+        labels=kept["label"],
+        targets=np.array(kept["target"], dtype=np.int64),
+        predicted=[labels.name_of(int(out)) for out in topk[:, 0]] if len(topk) else [],
         topk=topk,
         probs=probs,
     )
+    frame["p_true"] = np.array(kept["p_true"], dtype=np.float32)
+    frame["sum_sq"] = np.array(kept["sum_sq"], dtype=np.float32)
+    return frame, failures
+
+
+def run_timing(collected: Collected, options: EvalOptions, device: str) -> Timing:
+    """The ``timing`` section. One worker: every batch's latency, as before. Several (Ray):
+    throughput of the whole run only; latencies stay per worker (``execution.workers``)."""
+    merged = merged_timing(collected)
+    if collected.info.executor == "local":
+        return summarize(
+            batch_seconds=merged.batch_seconds,
+            batch_sizes=merged.batch_sizes,
+            batch_size=options.batch_size,
+            stages=merged.stages,
+            wall=collected.wall,
+            warmup=options.warmup,
+            device=device,
+        )
+    timing = summarize(
+        batch_seconds=[],
+        batch_sizes=[],
+        batch_size=options.batch_size,
+        stages=merged.stages,
+        wall=collected.wall,
+        warmup=options.warmup,
+        device=device,
+    )
+    images = sum(merged.batch_sizes)
+    timing.images = images
+    timing.timed_batches = len(merged.batch_seconds)
+    timing.throughput_img_s = images / collected.wall if collected.wall > 0 else None
+    return timing
+
+
+def worker_stats(collected: Collected) -> list[WorkerStats]:
+    by_worker: dict[str, list[Any]] = {}
+    for timing in collected.timings:
+        by_worker.setdefault(timing.worker, []).append(timing)
+    stats = []
+    for worker, timings in sorted(by_worker.items()):
+        seconds = sum(t.seconds for t in timings)
+        images = sum(sum(t.batch_sizes) for t in timings)
+        full = [s for t in timings for s in t.batch_seconds]
+        stats.append(
+            WorkerStats(
+                worker=worker,
+                shards=len(timings),
+                images=images,
+                seconds=seconds,
+                throughput_img_s=images / seconds if seconds > 0 else None,
+                batch_latency_ms=Latency(**percentiles_ms(full)),
+            )
+        )
+    return stats
 
 
 def build_result(
-    adapter: ModelAdapter,
+    model: ModelInfo,
+    runtime: Runtime,
+    labels: LabelSpace,
     dataset: Dataset,
-    raw: RawRun,
+    plan: Plan,
+    collected: Collected,
     outputs: np.ndarray,
     options: EvalOptions,
-    wall: float,
+    read: tuple[pd.DataFrame, list[Failure]],
 ) -> RunResult:
-    """A run's result: predictions, metrics, timing, failures, environment and options."""
-    predictions = predictions_of(adapter, dataset, raw, outputs)
-    runtime = Runtime.model_validate(adapter.runtime())
-    failures = [
-        Failure(file=dataset.relative(dataset.samples[i]), reason=r) for i, r in raw.failures
-    ]
-    timing = summarize(
-        batch_seconds=raw.batch_seconds,
-        batch_sizes=raw.batch_sizes,
-        batch_size=options.batch_size,
-        stages=raw.stages | adapter.inference.device_stages(),
-        wall=wall,
-        warmup=options.warmup,
-        device=runtime.device,
-    )
-    return RunResult(
-        model=ModelInfo.model_validate(adapter.describe()),
+    """A run's result from its committed shards (``read``: their predictions and failures):
+    metrics, timing, environment, options and how the samples were obtained."""
+    predictions, failures = read
+    collected.info.workers = worker_stats(collected) if collected.info.executor != "local" else []
+    result = RunResult(
+        model=model,
         dataset=DatasetInfo.model_validate(
             dataset.describe()
             | {
-                "fingerprint": f"sha256:{raw.fingerprint.hexdigest()}",
+                "fingerprint": plan.fingerprint,
                 "evaluated": len(predictions),
                 "failed": len(failures),
             }
         ),
         metrics=score(predictions, dataset.classes, outputs),
-        timing=timing,
+        timing=run_timing(collected, options, runtime.device),
         failures=failures,
         environment=Environment.model_validate(environment() | {"runtime": runtime}),
         options=options.record(),
         class_outputs=[int(out) for out in outputs],
+        execution=collected.info,
         predictions=predictions,
     )
+    return result

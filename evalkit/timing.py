@@ -52,7 +52,7 @@ def summarize(
         batch_latency_ms=Latency(**percentiles_ms(full or list(batch_seconds))),
         batch_latencies_ms=[round(1000 * s, 3) for s in batch_seconds],
         image_latency_ms=Latency(**percentiles_ms(per_image)),
-        throughput_img_s=images / timed_wall if timed_wall > 0 else float("nan"),
+        throughput_img_s=images / timed_wall if timed_wall > 0 and images else float("nan"),
         forward_throughput_img_s=images / forward if forward > 0 else float("nan"),
         stages_s={**stages, "wall": wall},
         overhead_s=overhead,

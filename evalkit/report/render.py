@@ -114,7 +114,26 @@ def _setup(run: RunResult) -> dict[str, Any]:
         "preprocessing": run.model.preprocessing.fields(),
         "runtime": run.environment.runtime.fields(),
         "packages": run.environment.packages,
+        "execution": _execution(run),
     }
+
+
+def _execution(run: RunResult) -> str:
+    """How the samples were obtained (evaluated now, cached, resumed), in words."""
+    info = run.execution
+    if info is None:
+        return ""
+    text = (
+        f"{info.executor} executor, {info.shards} shards of {info.shard_size}: "
+        f"{info.evaluated:,} evaluated, {info.cached:,} from the cache, {info.resumed:,} resumed"
+    )
+    if info.reevaluated_shards:
+        text += f"; {info.reevaluated_shards} unreadable shards evaluated again"
+    workers = [
+        f"{w.worker} {w.images:,} images at {w.throughput_img_s or 0:.1f} img/s"
+        for w in info.workers
+    ]
+    return text + (f"; workers: {', '.join(workers)}" if workers else "")
 
 
 def render_html(runs: Sequence[RunResult], title: str = "evalkit report") -> str:

@@ -249,6 +249,19 @@ def failures(runs: Sequence[LabeledRun], limit: int = 200) -> list[dict[str, Any
     ]
 
 
+def _fastest(summary_frame: pd.DataFrame) -> list[str]:
+    """The fastest model, among runs that timed batches (cached or resumed runs may not)."""
+    latency = pd.to_numeric(summary_frame["latency_p50_ms"], errors="coerce")
+    if latency.notna().sum() < 2:
+        return []
+    fastest = summary_frame.loc[latency.idxmin()]
+    ratio = latency.max() / latency.min() if latency.min() else float("nan")
+    return [
+        f"Fastest: {fastest['model']} (batch p50 {fastest['latency_p50_ms']:.1f} ms, "
+        f"{ratio:.1f}x faster than the slowest)."
+    ]
+
+
 def findings(summary_frame: pd.DataFrame, found: Sequence[Pair]) -> list[str]:
     """The answer in words: most accurate model (and whether the lead is significant), fastest."""
     if summary_frame.empty:
@@ -278,13 +291,7 @@ def findings(summary_frame: pd.DataFrame, found: Sequence[Pair]) -> list[str]:
             )
         else:
             lines.append(f"It leads {runner['model']} by {lead:.2f} points{verdict}.")
-        fastest = summary_frame.loc[summary_frame["latency_p50_ms"].idxmin()]
-        slowest = summary_frame["latency_p50_ms"].max()
-        ratio = slowest / fastest["latency_p50_ms"] if fastest["latency_p50_ms"] else float("nan")
-        lines.append(
-            f"Fastest: {fastest['model']} (batch p50 {fastest['latency_p50_ms']:.1f} ms, "
-            f"{ratio:.1f}x faster than the slowest)."
-        )
+        lines += _fastest(summary_frame)
     failed = int(summary_frame["failures"].sum())
     if failed:
         lines.append(f"{failed} images could not be read and were skipped (see Failures).")

@@ -66,6 +66,13 @@ def notes(runs: Sequence[RunResult]) -> list[str]:
                 f"{run.id}: weights file differs from the published one "
                 f"({weights.file}); accuracy will not match"
             )
+        execution = run.execution
+        if execution is not None and (execution.cached or execution.resumed):
+            lines.append(
+                f"{run.id}: evaluated {execution.evaluated} images, {execution.cached} from the "
+                f"cache, {execution.resumed} resumed from committed shards (timing covers the "
+                "evaluated ones)"
+            )
         for failure in run.failures[:5]:
             lines.append(f"{run.id}: skipped {failure.file}: {failure.reason}")
         if len(run.failures) > 5:

@@ -80,6 +80,14 @@ def test_cli_builds_the_same_options_from_its_arguments() -> None:
             "bf16",
             "--batch-size",
             "8",
+            "--out",
+            "o",
+            "--resume",
+            "--no-cache",
+            "--shard-size",
+            "64",
+            "--executor",
+            "ray",
         ]
     )
     assert isinstance(args, argparse.Namespace)
@@ -91,8 +99,14 @@ def test_cli_builds_the_same_options_from_its_arguments() -> None:
         weights={"m:x": "w.pt"},
         precision="bf16",
         progress=options.progress,
+        out=Path("o"),
+        resume=True,
+        cache=False,
+        shard_size=64,
+        executor="ray",
     )
     assert options == expected
+    assert options.key() == expected.replace(resume=False, cache=True, executor="local").key()
     defaults = run_options(build_parser().parse_args(["run", "--model", "m:x", "--data", "d"]))
     assert defaults == EvalOptions(progress=defaults.progress)  # one set of defaults
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from evalkit.report import render_html, render_markdown, tables, write_report
-from evalkit.results import save_results
+from evalkit.results import Latency, save_results
 from helpers import assert_user_error, run_cli, synthetic_runs
 
 XSS = "<img src=x onerror=alert(1)>"
@@ -157,3 +157,13 @@ def test_findings_name_the_leader_or_the_tie() -> None:
     tied = tables.label_runs([runs[0].run, runs[0].run])
     text = tables.findings(tables.summary(tied), tables.pairs(tied))
     assert text[0].startswith("Top-1 is tied at") and "p=1" in text[0]
+
+
+def test_runs_without_timed_batches_still_render() -> None:
+    """Runs taken whole from the prediction cache (or resumed) timed no batch."""
+    runs = synthetic_runs(100, ["a", "b"])
+    for run in runs:
+        run.timing.batch_latency_ms = Latency(p50=None, p90=None, p99=None)
+        run.timing.batch_latencies_ms = []
+    html = render_html(runs)
+    assert "Fastest:" not in html and "Most accurate:" in html

@@ -1,0 +1,232 @@
+"""Plan → shards → store → merge: the durable part of a run.
+
+Every shard is taken, in this order, from the run folder's store (``resume``), from the cache
+(per sample), or from the executor; each evaluated shard is committed to the store as soon as
+it is complete. Scoring then reads only the committed shards, so an interrupted run resumes
+where it stopped and produces the same predictions and metrics as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+from tqdm import tqdm
+
+from evalkit.errors import EvalkitError
+from evalkit.executors import Executor
+from evalkit.naming import display_name, slug
+from evalkit.options import EvalOptions
+from evalkit.plan import Plan, Shard
+from evalkit.results import ExecutionInfo, ModelInfo, Runtime
+from evalkit.runner import ROW_COLUMNS, ShardWork
+from evalkit.store import PredictionCache, RunStore, ShardTiming, model_key, shard_table
+
+
+class Interrupted(EvalkitError):
+    """Ctrl-C during a run: what was committed stays; the message says how to resume."""
+
+    exit_code = 130
+
+
+@dataclass
+class Collected:
+    """The committed shards of a run, in plan order, and where they came from."""
+
+    tables: list[pa.Table]
+    info: ExecutionInfo
+    timings: list[ShardTiming] = field(default_factory=list)  # of the shards evaluated now
+    wall: float = 0.0  # seconds spent evaluating
+
+
+def manifest(
+    model: ModelInfo, runtime: Runtime, plan: Plan, options: EvalOptions
+) -> dict[str, Any]:
+    """What a run is, for refusing to resume a different one (and naming the difference)."""
+    return {
+        "model": {
+            "id": model.id,
+            "weights sha256": model.weights.sha256 or model.weights.name,
+            "preprocessing": model.preprocessing.comparable(),
+            "runtime": {k: v for k, v in runtime.fields().items() if "thread" not in k},
+        },
+        "dataset": {"fingerprint": plan.fingerprint, "images": len(plan)},
+        "options": options.identity(),
+    }
+
+
+@contextmanager
+def store_folder(options: EvalOptions, model_id: str) -> Iterator[Path]:
+    """``OUT/store/<model>`` of the run folder, or a temporary folder without ``--out``."""
+    if options.out is not None:
+        yield options.out / "store" / slug(display_name(model_id))
+        return
+    with tempfile.TemporaryDirectory(prefix="evalkit-store-") as tmp:
+        yield Path(tmp)
+
+
+class _Progress:
+    def __init__(self, plan: Plan, label: str, enabled: bool) -> None:
+        self.bar = tqdm(total=len(plan), desc=label, unit="img", disable=not enabled, leave=False)
+        self.shards = len(plan.shards)
+        self.counts = {"done": 0, "cached": 0, "resumed": 0}
+
+    def shard(self, kind: str, images: int) -> None:
+        self.counts[kind] += 1
+        self.bar.update(images)
+        done = sum(self.counts.values())
+        self.bar.set_postfix_str(
+            f"shards {done}/{self.shards} (cached {self.counts['cached']}, resumed "
+            f"{self.counts['resumed']}, remaining {self.shards - done})"
+        )
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def collect(
+    executor: Executor,
+    plan: Plan,
+    model: ModelInfo,
+    runtime: Runtime,
+    options: EvalOptions,
+    folder: Path,
+) -> Collected:
+    """Every shard of ``plan``, committed to the store in ``folder``."""
+    store = RunStore(folder, manifest(model, runtime, plan, options))
+    store.open(options.resume)
+    cache_folder = options.cache_root / "predictions" / model_key(model, runtime)
+    cache = PredictionCache(cache_folder if options.cache else None)
+    if not options.store_logits:  # cached rows carry no output vectors
+        cache.load()
+    info = ExecutionInfo(
+        executor=executor.name,
+        shard_size=options.images_per_shard,
+        shards=len(plan.shards),
+        evaluated=0,
+        cached=0,
+        resumed=0,
+        reevaluated_shards=0,
+        store=str(folder) if options.out is not None else None,
+        cache=str(cache_folder) if options.cache else None,
+    )
+    progress = _Progress(plan, display_name(model.id), options.progress)
+    try:
+        collected = _fill(executor, plan, store, cache, info, progress)
+    finally:
+        progress.close()
+    return collected
+
+
+def _fill(
+    executor: Executor,
+    plan: Plan,
+    store: RunStore,
+    cache: PredictionCache,
+    info: ExecutionInfo,
+    progress: _Progress,
+) -> Collected:
+    tables: list[pa.Table | None] = [None] * len(plan.shards)
+    works, partial = [], {}
+    for shard in plan.shards:
+        table, why = store.load(shard)
+        if table is not None:
+            tables[shard.number] = table
+            info.resumed += len(shard.samples)
+            progress.shard("resumed", len(shard.samples))
+            continue
+        info.reevaluated_shards += int(why != "missing")
+        hits = _cached_rows(cache, shard)
+        misses = tuple(p for p in shard.samples if p.id not in hits)
+        if misses:
+            works.append(ShardWork(shard, misses))
+            partial[shard.number] = hits
+            continue
+        tables[shard.number] = _commit(store, cache, shard, hits, {}, ShardTiming(), cached=True)
+        info.cached += len(shard.samples)
+        progress.shard("cached", len(shard.samples))
+    collected = Collected([], info)
+    start = time.perf_counter()
+    try:
+        for output in executor.run(works):
+            shard = output.shard
+            hits = partial[shard.number]
+            tables[shard.number] = _commit(store, cache, shard, hits, output.rows, output.timing)
+            info.evaluated += len(output.rows["sample_id"])
+            info.cached += len(hits)
+            collected.timings.append(output.timing)
+            progress.shard("done", len(shard.samples))
+    except KeyboardInterrupt:
+        raise _interrupted(store, info, plan, tables) from None
+    collected.wall = time.perf_counter() - start
+    collected.tables = [t for t in tables if t is not None]
+    return collected
+
+
+def _cached_rows(cache: PredictionCache, shard: Shard) -> dict[str, dict[str, Any]]:
+    ids = [p.id for p in shard.samples]
+    found = cache.lookup(ids, [p.target for p in shard.samples])
+    return {
+        sid: cache.row(where, ROW_COLUMNS) for sid, where in zip(ids, found, strict=True) if where
+    }
+
+
+def _commit(
+    store: RunStore,
+    cache: PredictionCache,
+    shard: Shard,
+    hits: dict[str, dict[str, Any]],
+    evaluated: dict[str, list[Any]],
+    timing: ShardTiming,
+    cached: bool = False,
+) -> pa.Table:
+    """The shard's rows in plan order (cached and just evaluated), committed to the store."""
+    fresh = {sid: i for i, sid in enumerate(evaluated.get("sample_id", []))}
+    columns = list(evaluated) if evaluated else list(ROW_COLUMNS)
+    rows: dict[str, list[Any]] = {name: [] for name in columns}
+    for planned in shard.samples:
+        if planned.id in fresh:
+            i = fresh[planned.id]
+            for name in columns:
+                rows[name].append(evaluated[name][i])
+        else:
+            here = {"index": planned.index, "path": planned.relative, "label": planned.sample.label}
+            row = hits[planned.id] | here
+            for name in columns:
+                rows[name].append(row.get(name))
+    table = shard_table(rows, shard, timing, store.key)
+    store.commit(shard, table)
+    if not cached:
+        cache.add(table, f"{shard.key}-{store.key}")
+    return table
+
+
+def _interrupted(
+    store: RunStore, info: ExecutionInfo, plan: Plan, tables: Sequence[pa.Table | None]
+) -> Interrupted:
+    committed = sum(t is not None for t in tables)
+    where = store.folder.parent.parent
+    return Interrupted(
+        f"interrupted: {committed} of {len(plan.shards)} shards are committed in {where}; "
+        "run the same command with --resume to evaluate only the rest"
+        if info.store
+        else f"interrupted after {committed} of {len(plan.shards)} shards (no --out folder, "
+        "so nothing to resume)"
+    )
+
+
+def merged_timing(collected: Collected) -> ShardTiming:
+    """The evaluated shards' batches and stages together (one worker: the local executor)."""
+    total = ShardTiming()
+    for timing in collected.timings:
+        total.batch_seconds += timing.batch_seconds
+        total.batch_sizes += timing.batch_sizes
+        for stage, seconds in timing.stages.items():
+            total.stages[stage] = total.stages.get(stage, 0.0) + seconds
+    return total

@@ -1,0 +1,39 @@
+"""The local executor: shards evaluated in this process (decode threads + the model)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+from evalkit.labels import LabelSpace
+from evalkit.models.base import ModelAdapter
+from evalkit.options import EvalOptions
+from evalkit.results import ModelInfo, Runtime
+from evalkit.runner import ShardOutput, ShardWork, run_shards
+
+
+class LocalExecutor:
+    name = "local"
+
+    def __init__(self, adapter: ModelAdapter, options: EvalOptions) -> None:
+        self.adapter = adapter
+        self.options = options
+
+    def describe(self) -> tuple[ModelInfo, LabelSpace]:
+        return self.adapter.describe(), self.adapter.labels
+
+    def runtime(self) -> Runtime:
+        return Runtime.model_validate(self.adapter.runtime())
+
+    def run(self, works: Sequence[ShardWork]) -> Iterator[ShardOutput]:
+        options = self.options
+        return run_shards(
+            self.adapter,
+            works,
+            batch_size=options.batch_size,
+            warmup=options.warmup,
+            workers=options.workers,
+            store_logits=options.store_logits,
+        )
+
+    def close(self) -> None:
+        pass

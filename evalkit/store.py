@@ -1,0 +1,253 @@
+"""The prediction store: one Parquet file per shard, committed atomically, and the cache.
+
+A run folder keeps ``store/<model>/manifest.json`` (what the run is: model, weights,
+preprocessing, dataset fingerprint, options) and ``shard-NNNNN.parquet`` files. A shard file is
+written to a temporary name, flushed to disk and renamed, so it is either whole or absent; a
+file that does not read back as the shard the plan expects (truncated, garbage, another run's)
+is evaluated again, never used. The cache (``<cache>/predictions/<model key>/``) holds the same
+rows for any run of the same model, looked up by sample id. Format: docs/results.md.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from evalkit.errors import EvalkitError
+from evalkit.faults import fault_point
+from evalkit.plan import Shard
+from evalkit.results import ModelInfo, Runtime
+
+META_KEY = b"evalkit"
+SCHEMA = pa.schema(
+    [
+        ("sample_id", pa.string()),
+        ("index", pa.int64()),
+        ("path", pa.string()),
+        ("label", pa.string()),
+        ("target", pa.int64()),
+        ("top_k", pa.list_(pa.int32())),
+        ("top_p", pa.list_(pa.float32())),
+        ("p_true", pa.float32()),
+        ("p_top1", pa.float32()),
+        ("sum_sq", pa.float32()),
+        ("error", pa.string()),
+    ]
+)
+LOGITS = pa.field("logits", pa.list_(pa.float16()))
+
+
+@dataclass
+class ShardTiming:
+    """What evaluating one shard took (empty for rows that came from the cache)."""
+
+    batch_seconds: list[float] = field(default_factory=list)
+    batch_sizes: list[int] = field(default_factory=list)
+    stages: dict[str, float] = field(default_factory=dict)
+    worker: str = "local"
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "batch_seconds": self.batch_seconds,
+            "batch_sizes": self.batch_sizes,
+            "stages": self.stages,
+            "worker": self.worker,
+            "seconds": self.seconds,
+        }
+
+
+def model_key(model: ModelInfo, runtime: Runtime) -> str:
+    """What makes predictions of a model reproducible: id, weights, preprocessing, label
+    space, precision, device and framework versions (not thread counts or batch sizes)."""
+    versions = {
+        k: v
+        for k, v in runtime.fields().items()
+        if k in ("device", "precision", "channels_last", "torch", "tensorflow", "keras")
+    }
+    identity = {
+        "id": model.id,
+        "weights": model.weights.sha256 or model.weights.name,
+        "preprocessing": model.preprocessing.comparable(),
+        "label_space": model.label_space.fields(),
+        "runtime": versions,
+    }
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:24]
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        handle = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(handle)
+    except OSError:
+        pass
+    finally:
+        os.close(handle)
+
+
+def write_table(table: pa.Table, target: Path) -> None:
+    """Write ``table`` to ``target`` atomically and durably (temp file, fsync, rename)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        with pa.OSFile(str(tmp), "wb") as sink:
+            pq.write_table(table, sink)
+        with open(tmp, "rb+") as handle:
+            os.fsync(handle.fileno())
+        fault_point("commit")  # tests: killed between writing and renaming
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_dir(target.parent)
+
+
+def shard_table(rows: dict[str, Any], shard: Shard, timing: ShardTiming, run: str) -> pa.Table:
+    """A shard's rows as a table, with what identifies it in the schema metadata."""
+    schema = SCHEMA.append(LOGITS) if "logits" in rows else SCHEMA
+    meta = {"shard": shard.number, "key": shard.key, "run": run, "n": len(shard.samples)}
+    meta["timing"] = timing.to_dict()
+    schema = schema.with_metadata({META_KEY: json.dumps(meta).encode()})
+    return pa.Table.from_pydict(rows, schema=schema)
+
+
+def read_shard(path: Path, shard: Shard, run: str) -> tuple[pa.Table | None, str]:
+    """The shard at ``path`` if it is whole and is the one the plan expects; else a reason."""
+    if not path.is_file():
+        return None, "missing"
+    try:
+        table = pq.read_table(path)
+        meta = json.loads((table.schema.metadata or {})[META_KEY])
+    except (OSError, ValueError, KeyError, pa.ArrowException) as error:
+        return None, f"unreadable ({type(error).__name__})"
+    if meta.get("key") != shard.key or meta.get("run") != run:
+        return None, "from another plan"
+    ids = table.column("sample_id").to_pylist()
+    if len(ids) != len(shard.samples) or ids != [s.id for s in shard.samples]:
+        return None, "rows differ from the plan"
+    return table, "ok"
+
+
+def shard_timing(table: pa.Table) -> ShardTiming:
+    meta = json.loads((table.schema.metadata or {})[META_KEY])
+    return ShardTiming(**meta["timing"])
+
+
+class RunStore:
+    """The shards of one model's run in ``folder``, and the manifest that says what run it is."""
+
+    def __init__(self, folder: Path, manifest: dict[str, Any]) -> None:
+        self.folder = folder
+        self.manifest = manifest
+        self.key = hashlib.sha256(json.dumps(manifest, sort_keys=True).encode()).hexdigest()[:16]
+
+    def path(self, shard: Shard) -> Path:
+        return self.folder / f"shard-{shard.number:05d}.parquet"
+
+    def open(self, resume: bool) -> None:
+        """Start the store: check a resumed run is the same run, or start afresh."""
+        manifest_file = self.folder / "manifest.json"
+        if resume and manifest_file.is_file():
+            self._check_same_run(json.loads(manifest_file.read_text()))
+        elif self.folder.is_dir():
+            for old in self.folder.glob("*.parquet"):
+                old.unlink()
+        for stale in self.folder.glob(".*.tmp"):  # a write that a crash cut short
+            stale.unlink(missing_ok=True)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        text = json.dumps(self.manifest, indent=1, sort_keys=True)
+        write_bytes_atomic(manifest_file, text.encode())
+
+    def _check_same_run(self, before: dict[str, Any]) -> None:
+        for section in ("model", "dataset", "options"):
+            old, new = before.get(section, {}), self.manifest[section]
+            for name in sorted(set(old) | set(new)):
+                if old.get(name) != new.get(name):
+                    raise EvalkitError(
+                        f"cannot resume: the run in {self.folder.parent.parent} used {section} "
+                        f"{name} {_short(old.get(name))}, this run has {_short(new.get(name))}; "
+                        "run without --resume (or with another --out) to start afresh"
+                    )
+
+    def load(self, shard: Shard) -> tuple[pa.Table | None, str]:
+        return read_shard(self.path(shard), shard, self.key)
+
+    def commit(self, shard: Shard, table: pa.Table) -> None:
+        write_table(table, self.path(shard))
+        fault_point("shard")  # tests: killed right after a commit
+
+
+def write_bytes_atomic(target: Path, data: bytes) -> None:
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp.write_bytes(data)
+    os.replace(tmp, target)
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value, sort_keys=True, default=str)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+class PredictionCache:
+    """Rows of earlier runs of the same model, by sample id (and target)."""
+
+    def __init__(self, folder: Path | None) -> None:
+        self.folder = folder
+        self._rows: dict[tuple[str, int], tuple[int, int]] = {}
+        self._tables: list[pa.Table] = []
+
+    def load(self) -> None:
+        if self.folder is None or not self.folder.is_dir():
+            return
+        for file in sorted(self.folder.glob("*.parquet")):
+            try:
+                table = pq.read_table(file)
+            except (OSError, pa.ArrowException):
+                continue  # a broken cache file is only a miss
+            ok = [e is None for e in table.column("error").to_pylist()]
+            number = len(self._tables)
+            self._tables.append(table)
+            ids, targets = table.column("sample_id").to_pylist(), table.column("target")
+            for row, (sid, target, good) in enumerate(
+                zip(ids, targets.to_pylist(), ok, strict=True)
+            ):
+                if good:
+                    self._rows[(sid, int(target))] = (number, row)
+
+    def lookup(self, ids: Sequence[str], targets: Sequence[int]) -> list[tuple[int, int] | None]:
+        return [self._rows.get((sid, int(t))) for sid, t in zip(ids, targets, strict=True)]
+
+    def row(self, where: tuple[int, int], columns: Sequence[str]) -> dict[str, Any]:
+        table, row = self._tables[where[0]], where[1]
+        return {
+            name: table.column(name)[row].as_py() for name in columns if name in table.column_names
+        }
+
+    def add(self, table: pa.Table, name: str) -> None:
+        if self.folder is not None:
+            write_table(
+                table.select([f.name for f in table.schema if f.name != "logits"]),
+                self.folder / f"{name}.parquet",
+            )
+
+
+def merged_rows(tables: Sequence[pa.Table]) -> dict[str, np.ndarray | list[Any]]:
+    """All shards' rows, in plan order (shards are read in order)."""
+    columns = [f.name for f in SCHEMA]
+    merged = (
+        pa.concat_tables([t.select(columns) for t in tables]) if tables else SCHEMA.empty_table()
+    )
+    return {name: merged.column(name).to_pylist() for name in columns}
