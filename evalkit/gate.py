@@ -125,6 +125,8 @@ class Gate:
     def options(self, overrides: dict[str, Any]) -> EvalOptions:
         """The session's defaults with a test's own options on top (weights are merged)."""
         defaults = self.settings.defaults
+        if self.settings.timing:  # latency is compared: every image must really be evaluated
+            defaults = defaults.replace(cache=False)
         weights = {**defaults.weights_files, **dict(overrides.pop("weights", None) or {})}
         return defaults.replace(**overrides, weights=weights)
 
