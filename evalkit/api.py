@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -59,7 +60,7 @@ def evaluate(
     return run(model, prepare_dataset(data, options), options)
 
 
-def make_executor(model: str | ModelAdapter, options: EvalOptions) -> Executor:
+def make_executor(model: str | ModelAdapter, options: EvalOptions, share: int = 1) -> Executor:
     if options.executor == "ray":
         if not isinstance(model, str):
             raise EvalkitError(
@@ -67,14 +68,16 @@ def make_executor(model: str | ModelAdapter, options: EvalOptions) -> Executor:
             )
         from evalkit.executors.ray import RayExecutor
 
-        return RayExecutor(model, options)
+        return RayExecutor(model, options, share)
     adapter = model if not isinstance(model, str) else load_model(model, options)
     return LocalExecutor(adapter, options)
 
 
-def run(model: str | ModelAdapter, dataset: Dataset, options: EvalOptions) -> RunResult:
+def run(
+    model: str | ModelAdapter, dataset: Dataset, options: EvalOptions, share: int = 1
+) -> RunResult:
     """Evaluate ``model`` on a prepared dataset with the executor ``options`` name."""
-    executor = make_executor(model, options)
+    executor = make_executor(model, options, share)
     try:
         return run_with(executor, dataset, options)
     finally:
@@ -146,4 +149,10 @@ def evaluate_many(
         if isinstance(model, str):
             parse_model_id(model)
     dataset = prepare_dataset(data, options)
+    if options.executor == "ray" and len(models) > 1:  # one job: every model at once
+        from evalkit.executors.ray import connect
+
+        connect(options)
+        with ThreadPoolExecutor(len(models), thread_name_prefix="evalkit-model") as pool:
+            return list(pool.map(lambda m: run(m, dataset, options, len(models)), models))
     return [run(model, dataset, options) for model in models]

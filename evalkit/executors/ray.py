@@ -1,16 +1,18 @@
 """The Ray executor: shards evaluated by actors that each load the model once.
 
 One actor per GPU when the cluster has GPUs (``num_gpus=1``), else one per ``threads`` CPUs
-(``--threads``, default 1). The driver hands each idle actor the next shard and commits shards
-as they come back; a worker that dies is restarted by Ray and its shard is run again (only
-whole committed shards count, so nothing is lost or counted twice). Image paths must be
-readable from every node (a shared file system), as for any Ray job reading files.
+(``--threads``, default 1); several models evaluated together share the cluster, each on its
+own actors, so a model zoo fills it. The driver hands each idle actor the next shard and
+commits shards as they come back; a worker that dies is restarted by Ray and its shard is run
+again (only whole committed shards count, so nothing is lost or counted twice). Image paths
+must be readable from every node (a shared file system), as for any Ray job reading files.
 """
 
 from __future__ import annotations
 
 import os
 import socket
+import threading
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -65,13 +67,15 @@ def _ray() -> Any:
     return ray
 
 
-class RayExecutor:
-    name = "ray"
+_INIT = threading.Lock()
 
-    def __init__(self, model: str, options: EvalOptions) -> None:
-        ray = self.ray = _ray()
-        self.started = not ray.is_initialized()
-        if self.started:
+
+def connect(options: EvalOptions) -> Any:
+    """Ray, joined at ``--ray-address`` or started on this machine (once per process; it stays
+    up until the process exits, so several runs share it)."""
+    ray = _ray()
+    with _INIT:
+        if not ray.is_initialized():
             try:
                 ray.init(
                     address=options.ray_address,
@@ -82,10 +86,20 @@ class RayExecutor:
             except (ConnectionError, RuntimeError, ValueError) as error:
                 where = options.ray_address or "a local cluster"
                 raise EvalkitError(f"cannot start or join Ray at {where}: {error}") from None
+    return ray
+
+
+class RayExecutor:
+    """``share``: how many models are evaluated at once; each gets that part of the cluster."""
+
+    name = "ray"
+
+    def __init__(self, model: str, options: EvalOptions, share: int = 1) -> None:
+        ray = self.ray = connect(options)
         threads = options.threads or 1
         gpus = int(ray.cluster_resources().get("GPU", 0))
         cpus = int(ray.cluster_resources().get("CPU", 1))
-        count = gpus if gpus else max(1, cpus // threads)
+        count = max(1, (gpus if gpus else cpus // threads) // share)
         actor = ray.remote(
             num_cpus=0 if gpus else threads,
             num_gpus=1 if gpus else 0,
@@ -128,5 +142,3 @@ class RayExecutor:
     def close(self) -> None:
         for actor in self.actors:
             self.ray.kill(actor)
-        if self.started:
-            self.ray.shutdown()

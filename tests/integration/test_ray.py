@@ -51,6 +51,8 @@ def test_ray_matches_local_and_survives_a_killed_worker(
         "run",
         "--model",
         models["torch"],
+        "--model",
+        models["keras"],
         "--data",
         data,
         "--out",
@@ -65,7 +67,12 @@ def test_ray_matches_local_and_survives_a_killed_worker(
         env={"EVALKIT_FAULT": ""},
     )
     assert local.returncode == 0, local.stderr
-    (reference,) = load_results(tmp_path / "local")
+    reference, keras_reference = load_results(tmp_path / "local")
+
+    both = evalkit.evaluate_many([models["torch"], models["keras"]], data, executor="ray", **SAME)
+    keras = _saved(both[1], tmp_path / "ray-keras")  # both models ran at once, one actor each
+    pd.testing.assert_frame_equal(keras.predictions, keras_reference.predictions, check_exact=True)
+    assert both[1].execution is not None and len(both[1].execution.workers) == 1
 
     result = evalkit.evaluate(models["torch"], data, executor="ray", **SAME)
     pd.testing.assert_frame_equal(
