@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from evalkit.data.datasets import Dataset, load_dataset, subset
-from evalkit.driver import collect, store_folder
+from evalkit.driver import STOP, Interrupted, collect, store_folder
 from evalkit.errors import EvalkitError
 from evalkit.executors import Executor
 from evalkit.executors.local import LocalExecutor
@@ -60,7 +60,9 @@ def evaluate(
     return run(model, prepare_dataset(data, options), options)
 
 
-def make_executor(model: str | ModelAdapter, options: EvalOptions, share: int = 1) -> Executor:
+def make_executor(
+    model: str | ModelAdapter, options: EvalOptions, actors: int | None = None
+) -> Executor:
     if options.executor == "ray":
         if not isinstance(model, str):
             raise EvalkitError(
@@ -68,16 +70,17 @@ def make_executor(model: str | ModelAdapter, options: EvalOptions, share: int = 
             )
         from evalkit.executors.ray import RayExecutor
 
-        return RayExecutor(model, options, share)
+        return RayExecutor(model, options, actors)
     adapter = model if not isinstance(model, str) else load_model(model, options)
     return LocalExecutor(adapter, options)
 
 
 def run(
-    model: str | ModelAdapter, dataset: Dataset, options: EvalOptions, share: int = 1
+    model: str | ModelAdapter, dataset: Dataset, options: EvalOptions, actors: int | None = None
 ) -> RunResult:
-    """Evaluate ``model`` on a prepared dataset with the executor ``options`` name."""
-    executor = make_executor(model, options, share)
+    """Evaluate ``model`` on a prepared dataset with the executor ``options`` name (``actors``:
+    Ray workers for this model, default the whole cluster)."""
+    executor = make_executor(model, options, actors)
     try:
         return run_with(executor, dataset, options)
     finally:
@@ -150,9 +153,27 @@ def evaluate_many(
             parse_model_id(model)
     dataset = prepare_dataset(data, options)
     if options.executor == "ray" and len(models) > 1:  # one job: every model at once
-        from evalkit.executors.ray import connect
+        from evalkit.executors.ray import actor_counts
 
-        connect(options)
-        with ThreadPoolExecutor(len(models), thread_name_prefix="evalkit-model") as pool:
-            return list(pool.map(lambda m: run(m, dataset, options, len(models)), models))
+        return _run_together(models, dataset, options, actor_counts(options, len(models)))
     return [run(model, dataset, options) for model in models]
+
+
+def _run_together(
+    models: Sequence[str | ModelAdapter], dataset: Dataset, options: EvalOptions, actors: list[int]
+) -> list[RunResult]:
+    """Every model at once, each on its own actors; Ctrl-C stops all at their next shard."""
+    with ThreadPoolExecutor(len(models), thread_name_prefix="evalkit-model") as pool:
+        futures = [
+            pool.submit(run, m, dataset, options, n) for m, n in zip(models, actors, strict=True)
+        ]
+        try:
+            return [future.result() for future in futures]
+        except KeyboardInterrupt:
+            STOP.set()
+            errors = [f.exception() for f in futures]
+            raise next(
+                (e for e in errors if isinstance(e, Interrupted)), Interrupted("interrupted")
+            ) from None
+        finally:
+            STOP.clear()

@@ -9,6 +9,7 @@ where it stopped and produces the same predictions and metrics as an uninterrupt
 from __future__ import annotations
 
 import tempfile
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -33,6 +34,11 @@ class Interrupted(EvalkitError):
     """Ctrl-C during a run: what was committed stays; the message says how to resume."""
 
     exit_code = 130
+
+
+# set when Ctrl-C reached the main thread while drivers run in other threads (several models
+# at once on Ray): each driver stops at its next shard
+STOP = threading.Event()
 
 
 @dataclass
@@ -155,6 +161,8 @@ def _fill(
     start = time.perf_counter()
     try:
         for output in executor.run(works):
+            if STOP.is_set():
+                raise KeyboardInterrupt
             shard = output.shard
             hits = partial[shard.number]
             tables[shard.number] = _commit(store, cache, shard, hits, output.rows, output.timing)

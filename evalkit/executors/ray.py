@@ -89,17 +89,25 @@ def connect(options: EvalOptions) -> Any:
     return ray
 
 
+def actor_counts(options: EvalOptions, models: int) -> list[int]:
+    """How many actors each of ``models`` models evaluated at once gets: the cluster's GPUs
+    (or CPUs / threads) split as evenly as possible, at least one each."""
+    resources = connect(options).cluster_resources()
+    gpus = int(resources.get("GPU", 0))
+    slots = gpus if gpus else int(resources.get("CPU", 1)) // (options.threads or 1)
+    return [max(1, slots // models + (i < slots % models)) for i in range(models)]
+
+
 class RayExecutor:
-    """``share``: how many models are evaluated at once; each gets that part of the cluster."""
+    """``actors``: how many workers this model gets (default: the whole cluster)."""
 
     name = "ray"
 
-    def __init__(self, model: str, options: EvalOptions, share: int = 1) -> None:
+    def __init__(self, model: str, options: EvalOptions, actors: int | None = None) -> None:
         ray = self.ray = connect(options)
         threads = options.threads or 1
         gpus = int(ray.cluster_resources().get("GPU", 0))
-        cpus = int(ray.cluster_resources().get("CPU", 1))
-        count = max(1, (gpus if gpus else cpus // threads) // share)
+        count = actors or actor_counts(options, 1)[0]
         actor = ray.remote(
             num_cpus=0 if gpus else threads,
             num_gpus=1 if gpus else 0,
