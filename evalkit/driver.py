@@ -27,7 +27,14 @@ from evalkit.options import EvalOptions
 from evalkit.plan import Plan, Shard
 from evalkit.results import ExecutionInfo, ModelInfo, Runtime
 from evalkit.runner import ROW_COLUMNS, ShardWork
-from evalkit.store import PredictionCache, RunStore, ShardTiming, model_key, shard_table
+from evalkit.store import (
+    PredictionCache,
+    RunStore,
+    ShardTiming,
+    model_key,
+    runtime_identity,
+    shard_table,
+)
 
 
 class Interrupted(EvalkitError):
@@ -60,7 +67,7 @@ def manifest(
             "id": model.id,
             "weights sha256": model.weights.sha256 or model.weights.name,
             "preprocessing": model.preprocessing.comparable(),
-            "runtime": {k: v for k, v in runtime.fields().items() if "thread" not in k},
+            "runtime": runtime_identity(runtime),
         },
         "dataset": {"fingerprint": plan.fingerprint, "images": len(plan)},
         "options": options.identity(),

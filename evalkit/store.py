@@ -66,14 +66,18 @@ class ShardTiming:
         }
 
 
+RUNTIME_IDENTITY = ("device", "precision", "channels_last", "torch", "tensorflow", "keras")
+
+
+def runtime_identity(runtime: Runtime) -> dict[str, Any]:
+    """The runtime fields that can change predictions (not threads or peak memory)."""
+    return {k: v for k, v in runtime.fields().items() if k in RUNTIME_IDENTITY}
+
+
 def model_key(model: ModelInfo, runtime: Runtime) -> str:
     """What makes predictions of a model reproducible: id, weights, preprocessing, label
     space, precision, device and framework versions (not thread counts or batch sizes)."""
-    versions = {
-        k: v
-        for k, v in runtime.fields().items()
-        if k in ("device", "precision", "channels_last", "torch", "tensorflow", "keras")
-    }
+    versions = runtime_identity(runtime)
     identity = {
         "id": model.id,
         "weights": model.weights.sha256 or model.weights.name,
