@@ -49,12 +49,7 @@ def _add_run(commands: argparse._SubParsersAction) -> None:
     run.add_argument("--device", default=defaults.device, choices=DEVICES)
     run.add_argument("--limit", type=int, help="first N images (after --per-class)")
     run.add_argument("--per-class", type=int, help="N images per class (stratified, seeded)")
-    run.add_argument(
-        "--seed",
-        type=int,
-        default=defaults.seed,
-        help=f"seed for --per-class (default {defaults.seed})",
-    )
+    _number(run, "--seed", defaults.seed, "seed for --per-class")
     run.add_argument(
         "--weights",
         action="append",
@@ -65,12 +60,7 @@ def _add_run(commands: argparse._SubParsersAction) -> None:
     )
     run.add_argument("--class-map", type=Path, help="CSV dataset_label,model_label")
     run.add_argument("--strict", action="store_true", help="fail on any unreadable image")
-    run.add_argument(
-        "--warmup",
-        type=int,
-        default=defaults.warmup,
-        help=f"untimed warm-up batches (default {defaults.warmup})",
-    )
+    _number(run, "--warmup", defaults.warmup, "untimed warm-up batches")
     run.add_argument("--workers", type=int, help="decode threads (default: CPU count)")
     _add_execution(run)
     _add_durability(run, defaults)
@@ -78,13 +68,13 @@ def _add_run(commands: argparse._SubParsersAction) -> None:
     run.set_defaults(handler=cmd_run)
 
 
+def _number(parser: argparse.ArgumentParser, flag: str, default: int, text: str) -> None:
+    """A whole-number option whose help shows its default (taken from EvalOptions)."""
+    parser.add_argument(flag, type=int, default=default, help=f"{text} (default {default})")
+
+
 def _add_durability(run: argparse.ArgumentParser, defaults: EvalOptions) -> None:
-    run.add_argument(
-        "--shard-size",
-        type=int,
-        default=defaults.shard_size,
-        help=f"images per committed shard, in whole batches (default {defaults.shard_size})",
-    )
+    _number(run, "--shard-size", defaults.shard_size, "images per committed shard (whole batches)")
     run.add_argument(
         "--resume",
         action="store_true",
