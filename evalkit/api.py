@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from evalkit.data.datasets import Dataset, load_dataset, subset
-from evalkit.driver import STOP, Interrupted, collect, store_folder
+from evalkit.driver import STOP, Interrupted, check_resumed_models, collect, store_folder
 from evalkit.errors import EvalkitError
 from evalkit.executors import Executor
 from evalkit.executors.local import LocalExecutor
@@ -57,7 +57,12 @@ def evaluate(
     executor="ray")``). Unreadable images are listed in ``failures`` (``strict=True`` raises).
     """
     options = resolve_options(options, **overrides)
+    check_resumed_models(options, [_model_id(model)])
     return run(model, prepare_dataset(data, options), options)
+
+
+def _model_id(model: str | ModelAdapter) -> str:
+    return model if isinstance(model, str) else model.id
 
 
 def make_executor(
@@ -151,6 +156,7 @@ def evaluate_many(
     for model in models:  # a typo in the last id should not cost the first model's run
         if isinstance(model, str):
             parse_model_id(model)
+    check_resumed_models(options, [_model_id(model) for model in models])
     dataset = prepare_dataset(data, options)
     if options.executor == "ray" and len(models) > 1:  # one job: every model at once
         from evalkit.executors.ray import actor_counts

@@ -300,6 +300,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("evalkit: interrupted", file=sys.stderr)
         return 130
+    except OSError as error:  # a folder that cannot be written, a path that is a file, …
+        where = f": {error.filename}" if error.filename else ""
+        print(f"evalkit: error: {error.strerror or error}{where}", file=sys.stderr)
+        return 2
     return code
 
 

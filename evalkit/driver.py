@@ -74,6 +74,20 @@ def manifest(
     }
 
 
+def check_resumed_models(options: EvalOptions, model_ids: Sequence[str]) -> None:
+    """``--resume`` continues the run in ``--out`` with the same models: refuse one that would
+    leave a model of that run out of its results."""
+    if not options.resume or options.out is None or not (options.out / "store").is_dir():
+        return
+    wanted = {slug(display_name(model_id)) for model_id in model_ids}
+    other = sorted(p.name for p in (options.out / "store").iterdir() if p.name not in wanted)
+    if other:
+        raise EvalkitError(
+            f"cannot resume: the run in {options.out} also evaluated {', '.join(other)}; resume "
+            "with the same --model list, or use another --out"
+        )
+
+
 @contextmanager
 def store_folder(options: EvalOptions, model_id: str) -> Iterator[Path]:
     """``OUT/store/<model>`` of the run folder, or a temporary folder without ``--out``."""
@@ -112,7 +126,7 @@ def collect(
     folder: Path,
 ) -> Collected:
     """Every shard of ``plan``, committed to the store in ``folder``."""
-    store = RunStore(folder, manifest(model, runtime, plan, options))
+    store = RunStore(folder, manifest(model, runtime, plan, options), options.store_logits)
     store.open(options.resume)
     cache_folder = options.cache_root / "predictions" / model_key(model, runtime)
     cache = PredictionCache(cache_folder if options.cache else None)
@@ -228,7 +242,8 @@ def _interrupted(
     committed = sum(t is not None for t in tables)
     where = store.folder.parent.parent
     return Interrupted(
-        f"interrupted: {committed} of {len(plan.shards)} shards are committed in {where}; "
+        f"interrupted: {store.folder.name}: {committed} of {len(plan.shards)} shards are "
+        f"committed in {where}; "
         "run the same command with --resume to evaluate only the rest"
         if info.store
         else f"interrupted after {committed} of {len(plan.shards)} shards (no --out folder, "

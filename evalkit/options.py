@@ -215,8 +215,12 @@ class EvalOptions:
         return cls(**{name: record[name] for name in cls.names() if name in record})
 
     def identity(self) -> dict[str, Any]:
-        """The options that decide a run's predictions (not speed or verbosity)."""
-        return {k: v for k, v in self.record().items() if k not in NOT_IDENTITY}
+        """The options that decide a run's predictions (not speed or verbosity); the seed only
+        counts when it draws a ``per_class`` sample."""
+        chosen = {k: v for k, v in self.record().items() if k not in NOT_IDENTITY}
+        if self.per_class is None:
+            chosen.pop("seed")
+        return chosen
 
     def key(self) -> str:
         """A short stable hash of :meth:`identity`."""

@@ -99,16 +99,24 @@ class HashMemo:
         if self.file is None or not self.file.is_file():
             return
         wanted = {str(p) for p in paths}
-        with self._connect() as connection:
-            for path, size, mtime, sha in connection.execute("SELECT * FROM hashes"):
-                if path in wanted:
-                    self.found[(path, size, mtime)] = sha
+        try:
+            with self._connect() as connection:
+                for path, size, mtime, sha in connection.execute("SELECT * FROM hashes"):
+                    if path in wanted:
+                        self.found[(path, size, mtime)] = sha
+        except (sqlite3.Error, OSError):
+            self.found.clear()  # only a speed-up: without it every file is read
 
     def save(self) -> None:
         if self.file is None or not self.added:
             return
-        with self._connect() as connection:
-            connection.executemany("INSERT OR REPLACE INTO hashes VALUES (?, ?, ?, ?)", self.added)
+        try:
+            with self._connect() as connection:
+                connection.executemany(
+                    "INSERT OR REPLACE INTO hashes VALUES (?, ?, ?, ?)", self.added
+                )
+        except (sqlite3.Error, OSError):
+            pass  # a read-only or broken memo: the next plan reads the files again
 
     def hash(self, path: Path) -> tuple[int, str]:
         try:

@@ -183,6 +183,11 @@ def _infer(adapter: ModelAdapter, current: _Shard) -> None:
     targets = np.array([planned.target for planned, _ in batch])
     p_true = scores[np.arange(len(batch)), targets].astype(np.float32)
     sum_sq = np.square(scores.astype(np.float64)).sum(axis=1).astype(np.float32)
+    # the output vector as log-probabilities: float16 keeps them (probabilities would underflow),
+    # and softmax gives the probabilities back
+    logits = (
+        np.log(np.maximum(scores, 1e-45)).astype(np.float16) if "logits" in current.rows else None
+    )
     for row, (planned, _) in enumerate(batch):
         current.add_row(
             planned,
@@ -192,7 +197,7 @@ def _infer(adapter: ModelAdapter, current: _Shard) -> None:
             p_true=float(p_true[row]),
             p_top1=float(probs[row, 0]),
             sum_sq=float(sum_sq[row]),
-            logits=scores[row].astype(np.float16).tolist() if "logits" in current.rows else None,
+            logits=logits[row].tolist() if logits is not None else None,
         )
     current.timing.batch_seconds.append(done - stacked)
     current.timing.batch_sizes.append(len(batch))

@@ -152,9 +152,10 @@ def shard_timing(table: pa.Table) -> ShardTiming:
 class RunStore:
     """The shards of one model's run in ``folder``, and the manifest that says what run it is."""
 
-    def __init__(self, folder: Path, manifest: dict[str, Any]) -> None:
+    def __init__(self, folder: Path, manifest: dict[str, Any], logits: bool = False) -> None:
         self.folder = folder
         self.manifest = manifest
+        self.logits = logits  # shards must carry output vectors (--store-logits)
         self.key = hashlib.sha256(json.dumps(manifest, sort_keys=True).encode()).hexdigest()[:16]
 
     def path(self, shard: Shard) -> Path:
@@ -164,7 +165,7 @@ class RunStore:
         """Start the store: check a resumed run is the same run, or start afresh."""
         manifest_file = self.folder / "manifest.json"
         if resume and manifest_file.is_file():
-            self._check_same_run(json.loads(manifest_file.read_text()))
+            self._check_same_run(_read_manifest(manifest_file))
         elif self.folder.is_dir():
             for old in self.folder.glob("*.parquet"):
                 old.unlink()
@@ -175,22 +176,51 @@ class RunStore:
         write_bytes_atomic(manifest_file, text.encode())
 
     def _check_same_run(self, before: dict[str, Any]) -> None:
-        for section in ("model", "dataset", "options"):
-            old, new = before.get(section, {}), self.manifest[section]
-            for name in sorted(set(old) | set(new)):
-                if old.get(name) != new.get(name):
-                    raise EvalkitError(
-                        f"cannot resume: the run in {self.folder.parent.parent} used {section} "
-                        f"{name} {_short(old.get(name))}, this run has {_short(new.get(name))}; "
-                        "run without --resume (or with another --out) to start afresh"
-                    )
+        # options first: a changed subset option also changes the dataset fingerprint
+        for section in ("options", "model", "dataset"):
+            found = _difference(before.get(section), self.manifest[section], section)
+            if found:
+                name, old, new = found
+                raise EvalkitError(
+                    f"cannot resume: the run in {self.folder.parent.parent} used {name} "
+                    f"{_short(old)}, this run has {_short(new)}; run without --resume (or with "
+                    "another --out) to start afresh"
+                )
 
     def load(self, shard: Shard) -> tuple[pa.Table | None, str]:
-        return read_shard(self.path(shard), shard, self.key)
+        table, why = read_shard(self.path(shard), shard, self.key)
+        if table is not None and self.logits and "logits" not in table.column_names:
+            return None, "without output vectors"
+        return table, why
 
     def commit(self, shard: Shard, table: pa.Table) -> None:
         write_table(table, self.path(shard))
         fault_point("shard")  # tests: killed right after a commit
+
+
+def _read_manifest(path: Path) -> dict[str, Any]:
+    try:
+        manifest = json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        raise EvalkitError(
+            f"cannot resume: {path} is unreadable ({error}); run without --resume to start afresh"
+        ) from None
+    if not isinstance(manifest, dict):
+        raise EvalkitError(f"cannot resume: {path} is not a run manifest; run without --resume")
+    return manifest
+
+
+def _difference(old: Any, new: Any, name: str) -> tuple[str, Any, Any] | None:
+    """The first (deepest) field where ``old`` and ``new`` differ, named ``a b.c``."""
+    if old == new:
+        return None
+    if isinstance(old, dict) and isinstance(new, dict):
+        for key in sorted(set(old) | set(new)):
+            sep = " " if " " not in name else "."
+            found = _difference(old.get(key), new.get(key), f"{name}{sep}{key}")
+            if found:
+                return found
+    return name, old, new
 
 
 def write_bytes_atomic(target: Path, data: bytes) -> None:

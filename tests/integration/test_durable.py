@@ -9,14 +9,16 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 
 import evalkit
 from evalkit.driver import Interrupted
 from evalkit.executors.local import LocalExecutor
 from evalkit.results import RunResult, load_results
-from helpers import run_cli
+from helpers import assert_user_error, run_cli
 
 SHARDING = ("--batch-size", "32", "--shard-size", "64", "--no-cache")
 
@@ -90,13 +92,18 @@ def test_resume_refuses_a_different_run(
 ) -> None:
     models, data = demo
     shutil.copytree(reference, tmp_path, dirs_exist_ok=True)
-    done = _run(models["keras"], data, tmp_path, "--resume")  # another model: another store
-    assert done.returncode == 0, done.stderr
+    done = _run(models["keras"], data, tmp_path, "--resume")  # would drop torch from the run
+    assert done.returncode == 2 and "also evaluated torch-export_digits" in done.stderr
     done = _run(models["torch"], data, tmp_path, "--resume", "--per-class", "10")
     assert done.returncode == 2
-    assert "cannot resume: the run in" in done.stderr and "dataset fingerprint" in done.stderr
+    assert "cannot resume: the run in" in done.stderr and "options per_class" in done.stderr
     done = _run(models["torch"], data, tmp_path, "--resume", "--precision", "bf16")
-    assert done.returncode == 2 and "model runtime" in done.stderr, done.stderr
+    assert 'used options precision "fp32", this run has "bf16"' in done.stderr, done.stderr
+    manifest = next((tmp_path / "store").glob("*/manifest.json"))
+    manifest.write_text("{broken")
+    done = _run(models["torch"], data, tmp_path, "--resume")
+    assert done.returncode == 2 and "manifest.json is unreadable" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
 
 
 def test_ctrl_c_commits_what_is_done_and_says_how_to_resume(
@@ -165,3 +172,51 @@ def test_cache_evaluates_only_what_changed(
     assert counts() == (0, 530)  # files removed: nothing to evaluate
     changed = _degraded(models["torch"], tmp_path / "changed")
     assert counts(changed) == (530, 0)  # other weights: the cache does not apply
+
+
+def test_store_logits_keeps_log_probabilities_and_resume_adds_them(
+    demo: tuple[dict[str, str], Path], reference: Path, tmp_path: Path
+) -> None:
+    """Output vectors are log-probabilities in float16 (probabilities would underflow); a
+    resumed run without them evaluates its shards again rather than silently lacking them."""
+    models, data = demo
+    shutil.copytree(reference, tmp_path, dirs_exist_ok=True)  # committed without vectors
+    result = evalkit.evaluate(
+        models["torch"],
+        data,
+        batch_size=32,
+        shard_size=64,
+        cache=False,
+        out=tmp_path,
+        resume=True,
+        store_logits=True,
+    )
+    assert result.execution is not None
+    assert result.execution.reevaluated_shards == 9 and result.execution.evaluated == 540
+    table = pq.read_table(next((tmp_path / "store").glob("*/shard-00000.parquet")))
+    logits = np.array(table.column("logits").to_pylist(), dtype=np.float32)
+    assert logits.shape == (64, 10) and logits.max() <= 0 and (logits < -20).any()
+    np.testing.assert_allclose(np.exp(logits).sum(axis=1), 1.0, atol=0.02)
+    top_p = np.array(table.column("top_p").to_pylist())[:, 0]
+    np.testing.assert_allclose(np.exp(logits.max(axis=1)), top_p, rtol=0.01)
+
+
+def test_unwritable_places_are_one_line_errors(
+    demo: tuple[dict[str, str], Path], tmp_path: Path
+) -> None:
+    models, data = demo
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    assert_user_error(_run(models["torch"], data, blocker / "out"))
+    done = run_cli(
+        "run",
+        "--model",
+        models["torch"],
+        "--data",
+        data,
+        "--out",
+        tmp_path / "o",
+        "--cache",
+        blocker,
+    )
+    assert_user_error(done, str(blocker))
