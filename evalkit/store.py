@@ -144,11 +144,6 @@ def read_shard(path: Path, shard: Shard, run: str) -> tuple[pa.Table | None, str
     return table, "ok"
 
 
-def shard_timing(table: pa.Table) -> ShardTiming:
-    meta = json.loads((table.schema.metadata or {})[META_KEY])
-    return ShardTiming(**meta["timing"])
-
-
 class RunStore:
     """The shards of one model's run in ``folder``, and the manifest that says what run it is."""
 
