@@ -8,7 +8,6 @@ whole output vector); unreadable files are recorded, never replaced.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import time
 from collections import deque
@@ -26,9 +25,10 @@ from evalkit.faults import fault_point
 from evalkit.metrics import topk_indices
 from evalkit.models.base import ModelAdapter
 from evalkit.plan import PlannedSample, Shard
-from evalkit.store import ShardTiming
+from evalkit.store import SCHEMA, ShardTiming
 
 TOP_K = 5
+ROW_COLUMNS = tuple(SCHEMA.names)  # the store's columns, one row per sample
 T = TypeVar("T")
 
 
@@ -39,8 +39,6 @@ class Loaded:
     index: int
     array: np.ndarray | None
     error: str | None
-    size: int
-    sha256: str
     read_s: float = 0.0
     decode_s: float = 0.0
     preprocess_s: float = 0.0
@@ -51,22 +49,19 @@ def load_sample(preprocess: Callable[..., np.ndarray], index: int, sample: Sampl
     try:
         data = sample.path.read_bytes()
     except OSError as error:
-        return Loaded(index, None, f"cannot read: {error.strerror or error}", 0, "unreadable")
-    digest = hashlib.sha256(data).hexdigest()
-    read = time.perf_counter()
+        return Loaded(index, None, f"cannot read: {error.strerror or error}")
+    read = time.perf_counter()  # the file's identity (sha256) is the plan's, hashed once there
     try:
         image = decode_image(data)
     except DecodeError as error:
-        return Loaded(index, None, str(error), len(data), digest)
+        return Loaded(index, None, str(error))
     decoded = time.perf_counter()
     try:
         array = preprocess(image)
     except (ValueError, OSError) as error:
-        return Loaded(index, None, f"cannot preprocess: {error}", len(data), digest)
+        return Loaded(index, None, f"cannot preprocess: {error}")
     done = time.perf_counter()
-    return Loaded(
-        index, array, None, len(data), digest, read - start, decoded - read, done - decoded
-    )
+    return Loaded(index, array, None, read - start, decoded - read, done - decoded)
 
 
 def prefetch(
@@ -152,21 +147,6 @@ class _Shard:
         rows = {name: [column[i] for i in order] for name, column in self.rows.items()}
         self.timing.seconds = time.perf_counter() - self.start
         return ShardOutput(self.work.shard, rows, self.timing)
-
-
-ROW_COLUMNS = (
-    "sample_id",
-    "index",
-    "path",
-    "label",
-    "target",
-    "top_k",
-    "top_p",
-    "p_true",
-    "p_top1",
-    "sum_sq",
-    "error",
-)
 
 
 def _infer(adapter: ModelAdapter, current: _Shard) -> None:

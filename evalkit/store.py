@@ -275,7 +275,7 @@ class PredictionCache:
 
 def merged_rows(tables: Sequence[pa.Table]) -> dict[str, np.ndarray | list[Any]]:
     """All shards' rows, in plan order (shards are read in order)."""
-    columns = [f.name for f in SCHEMA]
+    columns = SCHEMA.names
     merged = (
         pa.concat_tables([t.select(columns) for t in tables]) if tables else SCHEMA.empty_table()
     )
