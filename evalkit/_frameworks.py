@@ -6,24 +6,38 @@ loading triton, which torchvision and torch.export pull in through ``torch._dyna
 evalkit module therefore imports the frameworks only through :func:`import_torch` and
 :func:`import_tensorflow`: TensorFlow is never imported before torch (when torch is installed),
 and if the user's own code already imported TensorFlow first, evalkit refuses to run a torch
-model with a clear message instead of crashing.
+model with a clear message instead of crashing. Both also tune the memory allocator first
+(:mod:`evalkit.allocator`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import importlib.util
+import logging
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from types import ModuleType
 
+from evalkit.allocator import tune_allocator
 from evalkit.errors import EvalkitError
 
 _INSTALL_HINT = {
     "torch": "pip install 'evalkit[torch]'  (torch and torchvision)",
     "tensorflow": "pip install 'evalkit[tf]'  (tensorflow)",
 }
+
+
+_expected: frozenset[str] | None = None  # the frameworks this process will run (None: any)
+
+
+def expect_frameworks(frameworks: Iterable[str]) -> None:
+    """Declare the only frameworks (``torch``, ``keras``) whose models this process will run,
+    as ``evalkit run`` can: a Keras-only process then skips importing torch (~3 s), and a torch
+    model asked for later still gets the clear import-order error, never the crash."""
+    global _expected
+    _expected = frozenset(frameworks)
 
 
 def is_installed(name: str) -> bool:
@@ -45,6 +59,7 @@ def _torch_modules() -> list[str]:
 def import_torch() -> ModuleType:
     """Import torch (with torchvision), refusing the import order that crashes."""
     _require("torch")
+    tune_allocator()  # before the framework allocates anything
     missing = [name for name in _torch_modules() if name not in sys.modules]
     if missing and "tensorflow" in sys.modules:
         raise EvalkitError(
@@ -53,9 +68,16 @@ def import_torch() -> ModuleType:
             "torchvision (or evalkit's torch models) before tensorflow, or evaluate the torch "
             "models in a separate process"
         )
+    # a CUDA build on a machine without CUDA warns when torch.utils.cpp_extension is imported
+    # (torch.compile, torch.utils.benchmark): noise for evalkit's users
+    logging.getLogger("torch.utils.cpp_extension").addFilter(_no_cuda_home_warning)
     for name in missing:
         importlib.import_module(name)
     return sys.modules["torch"]
+
+
+def _no_cuda_home_warning(record: logging.LogRecord) -> bool:
+    return "No CUDA runtime is found" not in record.getMessage()
 
 
 @contextlib.contextmanager
@@ -82,9 +104,10 @@ def quiet_native_stderr() -> Iterator[None]:
 def import_tensorflow() -> ModuleType:
     """Import tensorflow, importing torch first when it is installed (see module docstring)."""
     _require("tensorflow")
+    tune_allocator()
     if "tensorflow" not in sys.modules:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-        if is_installed("torch"):
+        if is_installed("torch") and (_expected is None or "torch" in _expected):
             import_torch()
     with quiet_native_stderr():
         import tensorflow as tf

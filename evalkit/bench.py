@@ -16,6 +16,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -24,11 +25,14 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from evalkit.allocator import glibc_defaults
 from evalkit.api import evaluate_adapter
 from evalkit.atomic import write_atomic
 from evalkit.data.datasets import Dataset, read_imagefolder, subset
+from evalkit.errors import EvalkitError
 from evalkit.models.base import ModelAdapter
-from evalkit.options import EvalOptions
+from evalkit.models.runtimes import FRAMEWORK_RUNTIMES
+from evalkit.options import AUTO, EvalOptions
 from evalkit.registry import NAMED, adapter_class, load_model, parse_model_id
 from evalkit.runner import load_sample
 
@@ -118,6 +122,61 @@ def forward_timings(adapter: ModelAdapter, batch: np.ndarray, repeats: int) -> d
     return result
 
 
+def forward_rate(adapter: ModelAdapter, batch: np.ndarray, repeats: int = 3) -> float:
+    """F: images per second of the bare forward pass (outputs on the host), median of
+    ``repeats`` after one untimed call."""
+    inference = adapter.inference
+    inputs = inference.to_device(batch)
+    inference.to_host(inference.forward(inputs))
+    seconds = _median_seconds(lambda: inference.to_host(inference.forward(inputs)), repeats)
+    return len(batch) / seconds
+
+
+def forward_variants(adapter: ModelAdapter, batch: np.ndarray) -> dict[str, float]:
+    """F under glibc's default allocator and under evalkit's setting, and (torch) in each
+    memory layout; the model is left in the layout it had."""
+    inference = adapter.inference
+    was_channels_last = bool(inference.runtime().get("channels_last") is True)
+    inference.use_channels_last(False)
+    rates = {}
+    with glibc_defaults() as switched:
+        if switched:
+            rates["eager, glibc default allocator"] = forward_rate(adapter, batch)
+    rates["eager"] = forward_rate(adapter, batch)
+    if inference.use_channels_last(True):
+        rates["eager, channels_last"] = forward_rate(adapter, batch)
+    inference.use_channels_last(was_channels_last)
+    return rates
+
+
+def runtime_rates(
+    model: str, dataset: Dataset, options: EvalOptions, batch_size: int
+) -> tuple[dict[str, dict[str, Any]], ModelAdapter | None]:
+    """F of each accelerated runtime of the model's framework (exported and checked against
+    eager as a run would), and the fastest one's adapter."""
+    framework = adapter_class(parse_model_id(model).scheme).framework
+    rows: dict[str, dict[str, Any]] = {}
+    fastest: ModelAdapter | None = None
+    for runtime in FRAMEWORK_RUNTIMES.get(framework, ("eager",))[1:]:
+        start = time.perf_counter()
+        try:
+            adapter = load_model(model, options.replace(runtime=runtime))
+        except EvalkitError as error:
+            rows[runtime] = {"error": str(error)}
+            continue
+        ready = time.perf_counter() - start
+        rate = forward_rate(adapter, batch_of(adapter, dataset, batch_size))
+        rows[runtime] = {
+            "forward_img_s": rate,
+            "load_and_export_s": ready,
+            "agreement": adapter.inference.agreement,
+        }
+        best = max((r.get("forward_img_s", 0.0) for r in rows.values()), default=0.0)
+        if rate >= best:
+            fastest = adapter
+    return rows, fastest
+
+
 def naive_rate(adapter: ModelAdapter, dataset: Dataset, limit: int) -> float:
     """The loop a first script would write: one image at a time, load, preprocess, predict."""
     samples = dataset.samples[:limit]
@@ -129,23 +188,43 @@ def naive_rate(adapter: ModelAdapter, dataset: Dataset, limit: int) -> float:
     return len(samples) / (time.perf_counter() - start)
 
 
-def harness_run(adapter: ModelAdapter, dataset: Dataset, batch_size: int) -> dict[str, Any]:
+def harness_run(
+    adapter: ModelAdapter,
+    dataset: Dataset,
+    batch_size: int | str = AUTO,
+    channels_last: bool | str = AUTO,
+) -> dict[str, Any]:
+    """``evaluate_adapter`` end to end (``batch_size`` auto: evalkit's default, the probe's
+    choice, as ``channels_last``)."""
     # speed does not depend on the labels: map the synthetic classes onto the model's first ones
     keys = adapter.labels.keys
     mapping = {label: keys[i % len(keys)] for i, label in enumerate(dataset.classes)}
     run = evaluate_adapter(
-        adapter, dataset, batch_size=batch_size, class_map=mapping, cache=False
-    )  # speed is measured: nothing may come from the prediction cache
+        adapter,
+        dataset,
+        batch_size=batch_size,
+        channels_last=channels_last,
+        class_map=mapping,
+        cache=False,  # speed is measured: nothing may come from the prediction cache
+    )
     timing = run.timing
     return {
         "images": timing.images,
-        "batch_size": batch_size,
+        "batch_size": timing.batch_size,
+        "channels_last": run.environment.runtime.fields().get("channels_last"),
+        "probe": run.environment.runtime.fields().get("tuning", {}).get("img_s", {}),
         "throughput_img_s": timing.throughput_img_s,
         "batch_p50_ms": timing.batch_latency_ms.p50,
         "overhead_fraction": timing.overhead_fraction,
         "wait_data_s": timing.stage("wait_data"),
         "wall_s": timing.stage("wall"),
     }
+
+
+def bound(forward: float, decode: float, cores: int) -> float:
+    """Throughput if all CPU work (forward passes at ``forward`` img/s on all cores, decoding at
+    ``decode`` img/s per core) were packed perfectly."""
+    return cores / (cores / forward + 1 / decode)
 
 
 def bench_model(
@@ -156,37 +235,58 @@ def bench_model(
     sweep: Sequence[int],
     options: EvalOptions,
     weights_dir: Path,
+    runtimes: bool = True,
 ) -> dict[str, Any]:
     # model files carry their weights; zoo models get untrained ones (speed does not depend on
     # the values, and nothing is downloaded)
     zoo = parse_model_id(model).scheme in NAMED
     weights = {model: str(untrained_weights(model, weights_dir))} if zoo else {}
-    adapter = load_model(model, options, weights=weights)
+    options = options.replace(weights=weights)
+    adapter = load_model(model, options)
     cores = os.cpu_count() or 1
     batch = batch_of(adapter, dataset, batch_size)
+    variants = forward_variants(adapter, batch)
     timings = forward_timings(adapter, batch, repeats=3)
     forward = batch_size / timings["raw_forward_s"]
     decode = decode_rate(adapter, dataset, limit=min(len(dataset), 200))
-    bound = cores / (cores / forward + 1 / decode)
-    end_to_end = harness_run(adapter, dataset, batch_size)
-    naive = naive_rate(adapter, dataset, limit=max(4, min(len(dataset), int(2 * forward))))
-    sizes = {
-        str(size): harness_run(adapter, _first(dataset, 3 * size + size), size)["throughput_img_s"]
-        for size in sweep
-    }
-    return {
+    end_to_end = harness_run(adapter, dataset)  # evalkit's defaults (batch size auto)
+    probed = end_to_end.pop("probe")
+    eager_best = max([forward, *variants.values(), *probed.values()])
+    accelerated, fastest = (
+        runtime_rates(model, dataset, options, batch_size) if runtimes else ({}, None)
+    )
+    best = max([eager_best, *(r.get("forward_img_s", 0.0) for r in accelerated.values())])
+    row: dict[str, Any] = {
         "model": model,
         "runtime": adapter.runtime(),
         "forward_img_s": forward,
+        "forward_variants_img_s": variants,
+        "probe_img_s": probed,
+        "runtimes": accelerated,
+        "best_forward_img_s": best,
         "decode_img_s_one_core": decode,
-        "bound_img_s": bound,
+        "bound_img_s": bound(eager_best, decode, cores),
+        "best_bound_img_s": bound(best, decode, cores),
         "harness": end_to_end,
-        "naive_img_s": naive,
-        "ratio_to_bound": end_to_end["throughput_img_s"] / bound,
-        "speedup_over_naive": end_to_end["throughput_img_s"] / naive,
+        "ratio_to_bound": end_to_end["throughput_img_s"] / bound(eager_best, decode, cores),
         "latency": _with_timer_ratio(timings),
-        "batch_size_sweep_img_s": sizes,
     }
+    if fastest is not None and best > eager_best:
+        recommended = harness_run(fastest, dataset)
+        recommended.pop("probe")
+        row["recommended_runtime"] = fastest.inference.runtime()["runtime"]
+        row["harness_recommended"] = recommended
+        row["ratio_to_best_bound"] = recommended["throughput_img_s"] / row["best_bound_img_s"]
+    naive = naive_rate(adapter, dataset, limit=max(4, min(len(dataset), int(2 * forward))))
+    row["naive_img_s"] = naive
+    row["speedup_over_naive"] = end_to_end["throughput_img_s"] / naive
+    layout = end_to_end["channels_last"]
+    layout = layout if isinstance(layout, bool) else AUTO
+    row["batch_size_sweep_img_s"] = {
+        str(size): harness_run(adapter, _first(dataset, 4 * size), size, layout)["throughput_img_s"]
+        for size in sweep
+    }
+    return row
 
 
 def _with_timer_ratio(timings: dict[str, float]) -> dict[str, float]:
@@ -198,6 +298,84 @@ def _with_timer_ratio(timings: dict[str, float]) -> dict[str, float]:
 
 def _first(dataset: Dataset, n: int) -> Dataset:
     return subset(dataset, limit=min(n, len(dataset)))
+
+
+PEER_LOOPS = {"torchvision:resnet50": "torch", "keras:MobileNetV2": "tf"}
+
+
+def _timed_process(command: Sequence[str]) -> tuple[float, str]:
+    start = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    wall = time.perf_counter() - start
+    if done.returncode != 0:
+        lines = (done.stderr or done.stdout).strip().splitlines() or ["(no output)"]
+        raise EvalkitError(f"{' '.join(command[:4])} … failed: {lines[-1]}")
+    return wall, done.stdout
+
+
+def evalkit_process(
+    model: str, folder: Path, weights: Path, out: Path, runtime: str = "eager"
+) -> dict[str, Any]:
+    """``evalkit run`` with its defaults as a user runs it (a new process, results and report
+    written); the prediction cache is off so that every image is evaluated."""
+    command = [sys.executable, "-m", "evalkit.cli", "run", "--model", model, "--data", str(folder)]
+    command += ["--weights", f"{model}={weights}", "--no-cache", "--out", str(out)]
+    command += ["--runtime", runtime]
+    wall, _ = _timed_process(command)
+    run = json.loads((out / "results.json").read_text())["runs"][0]
+    shutil.rmtree(out, ignore_errors=True)
+    return {
+        "process_s": wall,
+        "steady_img_s": run["timing"]["throughput_img_s"],
+        "images": run["timing"]["images"],
+        "batch_size": run["timing"]["batch_size"],
+    }
+
+
+def peer_process(kind: str, folder: Path, weights: Path, batch_size: int = 32) -> dict[str, Any]:
+    """A peer loop (:mod:`evalkit.peers`) in its own process."""
+    wall, stdout = _timed_process(
+        [sys.executable, "-m", "evalkit.peers", kind, str(folder), str(weights), str(batch_size)]
+    )
+    measured: dict[str, Any] = json.loads(stdout.strip().splitlines()[-1])
+    return measured | {"process_s": wall}
+
+
+def peer_comparison(
+    model: str, folder: Path, weights: Path, work: Path, runtime: str | None, repeats: int
+) -> dict[str, Any]:
+    """evalkit's default (and the recommended runtime) against the plain loop of the model's
+    framework, on the same images, in alternating processes; medians of ``repeats``."""
+    kind = PEER_LOOPS[model]
+    evalkit_process(model, folder, weights, work / "first")  # fills the tuning cache, untimed
+    runs: dict[str, list[dict[str, Any]]] = {"evalkit": [], kind: []}
+    if runtime:
+        runs[f"evalkit --runtime {runtime}"] = []
+        evalkit_process(model, folder, weights, work / "first", runtime)  # exports once
+    for i in range(repeats):
+        runs["evalkit"].append(evalkit_process(model, folder, weights, work / f"e{i}"))
+        runs[kind].append(peer_process(kind, folder, weights))
+        if runtime:
+            runs[f"evalkit --runtime {runtime}"].append(
+                evalkit_process(model, folder, weights, work / f"r{i}", runtime)
+            )
+    medians = {
+        name: {
+            key: statistics.median(r[key] for r in measured)
+            for key in ("process_s", "steady_img_s")
+        }
+        for name, measured in runs.items()
+    }
+    peer = medians[kind]
+    ratios = {
+        name: {
+            "whole_process": peer["process_s"] / m["process_s"],
+            "steady_state": m["steady_img_s"] / peer["steady_img_s"],
+        }
+        for name, m in medians.items()
+        if name != kind
+    }
+    return {"peer": kind, "repeats": repeats, "medians": medians, "ratios": ratios}
 
 
 RSS_PROBE = """
@@ -252,8 +430,13 @@ def run_bench(
     out: Path,
     cache: Path,
     rss: bool = True,
+    runtimes: bool = True,
+    peers: int = 0,
 ) -> dict[str, Any]:
-    dataset = read_imagefolder(synthetic_imagefolder(cache, images))
+    """Everything ``evalkit bench`` measures (``peers``: repeats of the peer comparison for
+    the seed models, 0 for none), written to ``out`` as JSON."""
+    folder = synthetic_imagefolder(cache, images)
+    dataset = read_imagefolder(folder)
     results = [
         bench_model(
             model,
@@ -262,9 +445,16 @@ def run_bench(
             sweep=sweep,
             options=options,
             weights_dir=cache / "weights",
+            runtimes=runtimes,
         )
         for model in models
     ]
+    for model, row in zip(models, results, strict=True):
+        if peers and model in PEER_LOOPS:
+            weights = untrained_weights(model, cache / "weights")
+            with tempfile.TemporaryDirectory(prefix="evalkit-bench-") as work:
+                runtime = row.get("recommended_runtime")
+                row["peers"] = peer_comparison(model, folder, weights, Path(work), runtime, peers)
     from evalkit.environment import environment
 
     document = {
@@ -289,8 +479,9 @@ def bench_table(document: dict[str, Any]) -> Any:
         "model",
         "F img/s",
         "D img/s (1 core)",
-        "bound",
-        "harness img/s",
+        "bound (best eager F)",
+        "chosen batch, layout",
+        "harness img/s (defaults)",
         "harness/bound",
         "naive img/s",
         "harness/naive",
@@ -307,12 +498,15 @@ def bench_table(document: dict[str, Any]) -> Any:
             else f"{latency['harness_vs_raw']:.3f} (raw)"
         )
         sweep = ", ".join(f"{k}: {v:.1f}" for k, v in row["batch_size_sweep_img_s"].items())
+        harness = row["harness"]
+        layout = {True: "channels_last", False: "contiguous"}.get(harness["channels_last"], "NHWC")
         table.add_row(
             row["model"],
             f"{row['forward_img_s']:.1f}",
             f"{row['decode_img_s_one_core']:.0f}",
             f"{row['bound_img_s']:.1f}",
-            f"{row['harness']['throughput_img_s']:.1f}",
+            f"{harness['batch_size']}, {layout}",
+            f"{harness['throughput_img_s']:.1f}",
             f"{row['ratio_to_bound']:.3f}",
             f"{row['naive_img_s']:.1f}",
             f"{row['speedup_over_naive']:.2f}x",
@@ -323,12 +517,79 @@ def bench_table(document: dict[str, Any]) -> Any:
     return table
 
 
+def forward_table(row: dict[str, Any]) -> Any:
+    """F of one model by setting (allocator, layout, probe batch sizes, runtimes), and the
+    runtime ``evalkit bench`` recommends."""
+    from rich.table import Table
+
+    table = Table(title=f"{row['model']}: forward img/s by setting")
+    for column in ("setting", "F img/s", "vs eager", "agreement with eager"):
+        table.add_column(column, justify="left" if column == "setting" else "right")
+    eager = row["forward_variants_img_s"]["eager"]
+    settings: list[tuple[str, float | None, str]] = [
+        (name, rate, "") for name, rate in row["forward_variants_img_s"].items()
+    ]
+    for name, rate in row["probe_img_s"].items():
+        settings.append((f"probe {name} (predict)", rate, ""))
+    for name, measured in row["runtimes"].items():
+        if "error" in measured:
+            settings.append((f"--runtime {name}", None, measured["error"]))
+            continue
+        agreement = measured["agreement"]
+        text = f"top-1 {agreement['top1']:.0%}, max |Δp| {agreement['max_abs_dp']:.1e}"
+        settings.append((f"--runtime {name}", measured["forward_img_s"], text))
+    for name, rate, note in settings:
+        table.add_row(
+            name,
+            "" if rate is None else f"{rate:.1f}",
+            "" if rate is None else f"{rate / eager:.2f}x",
+            note,
+        )
+    if "recommended_runtime" in row:
+        recommended = row["harness_recommended"]["throughput_img_s"]
+        table.caption = (
+            f"recommended: --runtime {row['recommended_runtime']} (end to end "
+            f"{recommended:.1f} img/s, {row['ratio_to_best_bound']:.3f} x its bound "
+            f"{row['best_bound_img_s']:.1f})"
+        )
+    else:
+        table.caption = "recommended: the default eager runtime (no runtime was faster)"
+    return table
+
+
+def peers_table(row: dict[str, Any]) -> Any:
+    """evalkit against the plain loop of its framework, whole process and steady state."""
+    from rich.table import Table
+
+    peers = row["peers"]
+    table = Table(
+        title=f"{row['model']}: against a plain {peers['peer']} loop "
+        f"(same images, median of {peers['repeats']})"
+    )
+    for column in ("run", "process s", "steady img/s", "whole process ratio", "steady ratio"):
+        table.add_column(column, justify="left" if column == "run" else "right")
+    for name, medians in peers["medians"].items():
+        ratio = peers["ratios"].get(name)
+        table.add_row(
+            name,
+            f"{medians['process_s']:.1f}",
+            f"{medians['steady_img_s']:.1f}",
+            f"{ratio['whole_process']:.2f}x" if ratio else "1.00x",
+            f"{ratio['steady_state']:.2f}x" if ratio else "1.00x",
+        )
+    return table
+
+
 def print_bench(document: dict[str, Any]) -> None:
     from rich.console import Console
 
     console = Console()
-    console = console if console.is_terminal else Console(width=200)
+    console = console if console.is_terminal else Console(width=320)
     console.print(bench_table(document))
+    for row in document["models"]:
+        console.print(forward_table(row))
+        if row.get("peers"):
+            console.print(peers_table(row))
     rss = document.get("rss")
     if rss:
         peaks = ", ".join(f"{k} images: {v:.1f} MB" for k, v in rss["peak_rss_mb"].items())

@@ -16,6 +16,7 @@ from evalkit.options import (
     FORMATS,
     MAX_DROP,
     PRECISIONS,
+    RUNTIMES,
     EvalOptions,
     weights_pair,
 )
@@ -45,7 +46,12 @@ def _add_run(commands: argparse._SubParsersAction) -> None:
     defaults = EvalOptions()
     run.add_argument("--format", default=defaults.format, choices=FORMATS)
     run.add_argument("--labels", type=Path, help="ground-truth file for --format imagenet-val")
-    run.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    run.add_argument(
+        "--batch-size",
+        default=defaults.batch_size,
+        help="N, or auto: the fastest of a short probe, cached per model and machine "
+        "(default auto; the size used is recorded)",
+    )
     run.add_argument("--device", default=defaults.device, choices=DEVICES)
     run.add_argument("--limit", type=int, help="first N images (after --per-class)")
     run.add_argument("--per-class", type=int, help="N images per class (stratified, seeded)")
@@ -105,7 +111,21 @@ def _add_execution(parser: argparse.ArgumentParser) -> None:
         help="autocast precision for torch models (default fp32; recorded)",
     )
     parser.add_argument(
-        "--channels-last", action="store_true", help="torch models: NHWC memory layout"
+        "--channels-last",
+        nargs="?",
+        const=True,
+        default=EvalOptions().channels_last,
+        metavar="auto|on|off",
+        help="torch models: NHWC memory layout; auto (default) takes it when a probe finds it "
+        "faster (recorded, with its top-1 agreement against the contiguous layout)",
+    )
+    parser.add_argument(
+        "--runtime",
+        default=EvalOptions().runtime,
+        choices=RUNTIMES,
+        help="eager (default: the framework), compile (torch.compile), onnxruntime, openvino "
+        "(torch models, exported once and cached), litert (Keras models); checked against "
+        "eager on a probe batch",
     )
     parser.add_argument(
         "--threads", type=int, help="framework intra-op threads (default: the framework's)"
@@ -133,11 +153,26 @@ def _add_bench(commands: argparse._SubParsersAction) -> None:
         help="repeatable (default: torchvision:resnet50 and keras:MobileNetV2)",
     )
     bench.add_argument("--images", type=int, default=256, help="synthetic JPEGs (default 256)")
-    bench.add_argument("--batch-size", type=int, default=EvalOptions().batch_size)
+    bench.add_argument("--batch-size", type=int, default=32, help="(default 32)")
     bench.add_argument(
         "--batch-sizes", type=_sizes, default=[1, 8, 32], help="sweep (default 1,8,32)"
     )
     bench.add_argument("--no-rss", action="store_true", help="skip the 1k/20k peak-RSS check")
+    bench.add_argument(
+        "--no-runtimes",
+        action="store_true",
+        help="skip timing the accelerated runtimes (export, agreement, F)",
+    )
+    bench.add_argument(
+        "--peers",
+        type=int,
+        nargs="?",
+        const=3,
+        default=0,
+        metavar="REPEATS",
+        help="also time evalkit run against a plain DataLoader (ResNet50) / tf.data "
+        "(MobileNetV2) loop in separate processes, median of REPEATS (default 3)",
+    )
     bench.add_argument(
         "--out", type=Path, default=Path("reports/bench/bench.json"), help="JSON results file"
     )
@@ -206,12 +241,21 @@ def run_options(args: argparse.Namespace) -> EvalOptions:
     return EvalOptions(**{name: given[name] for name in EvalOptions.names()})
 
 
+def _expect_frameworks(models: Sequence[str]) -> None:
+    """This process runs only these models: no framework import that none of them needs."""
+    from evalkit._frameworks import expect_frameworks
+    from evalkit.registry import adapter_class, parse_model_id
+
+    expect_frameworks({adapter_class(parse_model_id(m).scheme).framework for m in models})
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from evalkit.api import evaluate_many
     from evalkit.report import print_summary, write_report
     from evalkit.results import save_results
 
     args.out = args.out or default_out()
+    _expect_frameworks(args.model)
     runs = evaluate_many(args.model, args.data, run_options(args))
     out = args.out
     path = save_results(runs, out)
@@ -272,11 +316,16 @@ def cmd_bench(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         sweep=args.batch_sizes,
         options=EvalOptions(
-            precision=args.precision, channels_last=args.channels_last, threads=args.threads
+            precision=args.precision,
+            channels_last=args.channels_last,
+            threads=args.threads,
+            runtime=args.runtime,
         ),
         out=args.out,
         cache=cache_root(args.cache).parent / "bench-v1",
         rss=not args.no_rss,
+        runtimes=not args.no_runtimes,
+        peers=args.peers,
     )
     print_bench(document)
     print(f"results: {args.out}")

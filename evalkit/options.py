@@ -27,6 +27,9 @@ DEVICES = ("auto", "cpu", "cuda")
 FORMATS = ("auto", "imagefolder", "csv", "imagenet-val")
 PRECISIONS = ("fp32", "bf16", "fp16")
 EXECUTORS = ("local", "ray")
+# eager: the framework itself; the others export the model once (cached) and check agreement
+RUNTIMES = ("eager", "compile", "onnxruntime", "openvino", "litert")
+AUTO = "auto"  # batch size and layout measured by a short probe (evalkit.tuning)
 SHARD_SIZE = 256  # images per shard (rounded up to whole batches)
 
 # the accuracy gate's defaults (evalkit compare and the pytest plugin)
@@ -63,22 +66,59 @@ def _choice(name: str, value: str, choices: tuple[str, ...]) -> None:
         raise EvalkitError(f"unknown {name} {value!r}; choose one of {', '.join(choices)}")
 
 
+def batch_size_value(value: int | str) -> int | str:
+    """``auto`` or a positive whole number (given as a number or as text)."""
+    if isinstance(value, str) and value.strip().lower() == AUTO:
+        return AUTO
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise EvalkitError(
+            f"batch size must be 'auto' or a positive number, got {value!r}"
+        ) from None
+    _positive("batch_size", number)
+    return number
+
+
+def layout_value(value: bool | str) -> bool | str:
+    """``auto``, or whether torch models run channels-last (``on``/``off`` as text)."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    named: dict[str, bool | str] = {
+        AUTO: AUTO,
+        "on": True,
+        "true": True,
+        "off": False,
+        "false": False,
+    }
+    if text not in named:
+        raise EvalkitError(f"channels_last must be auto, on or off, got {value!r}")
+    return named[text]
+
+
 @dataclass(frozen=True)
 class Execution:
-    """How a model runs, besides its device: numeric precision, memory layout, CPU threads.
+    """How a model runs, besides its device: numeric precision, memory layout, CPU threads and
+    runtime.
 
     ``precision`` other than fp32 uses autocast (torch models only); ``channels_last`` stores
-    torch activations NHWC; ``threads`` sets the framework's intra-op threads (None: its
-    default). All of it is recorded in the results' runtime section.
+    torch activations NHWC (``auto``: whichever a short probe finds faster); ``threads`` sets
+    the framework's intra-op threads (None: its default); ``runtime`` runs the model in the
+    framework (``eager``) or exported to a faster one. All of it is recorded in the results'
+    runtime section.
     """
 
     precision: str = "fp32"
-    channels_last: bool = False
+    channels_last: bool | str = AUTO
     threads: int | None = None
+    runtime: str = "eager"
 
     def __post_init__(self) -> None:
         _choice("precision", self.precision, PRECISIONS)
         _positive("threads", self.threads)
+        _choice("runtime", self.runtime, RUNTIMES)
+        object.__setattr__(self, "channels_last", layout_value(self.channels_last))
 
 
 def weights_pair(text: str) -> tuple[str, str]:
@@ -103,7 +143,7 @@ class EvalOptions:
     compare and hash by value.
     """
 
-    batch_size: int = 32
+    batch_size: int | str = AUTO
     device: str = "auto"
     format: str = "auto"
     labels_file: Path | None = None
@@ -117,8 +157,9 @@ class EvalOptions:
     workers: int | None = None
     progress: bool = False
     precision: str = "fp32"
-    channels_last: bool = False
+    channels_last: bool | str = AUTO
     threads: int | None = None
+    runtime: str = "eager"
     shard_size: int = SHARD_SIZE
     out: Path | None = None  # the run folder: its prediction store is what --resume continues
     resume: bool = False
@@ -131,6 +172,8 @@ class EvalOptions:
     def __post_init__(self) -> None:
         set_ = object.__setattr__  # normalising a frozen dataclass's inputs
         set_(self, "weights", _pairs(self.weights))
+        set_(self, "batch_size", batch_size_value(self.batch_size))
+        set_(self, "channels_last", layout_value(self.channels_last))
         for name in ("labels_file", "out", "cache_dir"):
             if getattr(self, name) is not None:
                 set_(self, name, Path(getattr(self, name)))
@@ -141,7 +184,6 @@ class EvalOptions:
         self._validate()
 
     def _validate(self) -> None:
-        _positive("batch_size", self.batch_size)
         _positive("limit", self.limit, "--limit")
         _positive("per_class", self.per_class, "--per-class")
         _positive("workers", self.workers)
@@ -153,7 +195,7 @@ class EvalOptions:
         _positive("shard_size", self.shard_size, "--shard-size")
         if self.resume and self.out is None:
             raise EvalkitError("resume needs the run folder to continue: pass --out DIR")
-        Execution(self.precision, self.channels_last, self.threads)
+        Execution(self.precision, self.channels_last, self.threads, self.runtime)
 
     @classmethod
     def names(cls) -> tuple[str, ...]:
@@ -171,11 +213,14 @@ class EvalOptions:
 
     @property
     def execution(self) -> Execution:
-        return Execution(self.precision, self.channels_last, self.threads)
+        return Execution(self.precision, self.channels_last, self.threads, self.runtime)
 
     @property
     def images_per_shard(self) -> int:
-        """``shard_size`` rounded up to whole batches."""
+        """``shard_size`` rounded up to whole batches (as given with ``batch_size`` auto: the
+        probe's candidate sizes divide the default)."""
+        if not isinstance(self.batch_size, int):
+            return self.shard_size
         return -(-self.shard_size // self.batch_size) * self.batch_size
 
     @property

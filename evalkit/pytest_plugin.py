@@ -51,7 +51,7 @@ OPTIONS: tuple[tuple[str, str, Any, str], ...] = (
     ("data", "string", "", "default evaluation data for evalkit.evaluate()"),
     ("labels", "string", "", "ground-truth file for imagenet-val data"),
     ("per-class", "string", "", "default images per class (stratified subset)"),
-    ("batch-size", "string", str(EvalOptions().batch_size), "batch size"),
+    ("batch-size", "string", str(EvalOptions().batch_size), "batch size (N or auto)"),
     ("device", "string", EvalOptions().device, "auto, cpu or cuda"),
 )
 
@@ -124,7 +124,7 @@ def _eval_defaults(config: pytest.Config) -> EvalOptions:
     given = {
         "labels_file": _path(config, "labels"),
         "per_class": _number(config, "per-class", int),
-        "batch_size": _number(config, "batch-size", int),
+        "batch_size": _value(config, "batch-size")[0] or None,
         "device": _value(config, "device")[0] or None,
         "weights": _weights(config),
     }

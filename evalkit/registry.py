@@ -13,6 +13,7 @@ from typing import Any
 
 from evalkit.errors import EvalkitError
 from evalkit.models.base import ModelAdapter, ModelRequest, did_you_mean
+from evalkit.models.runtimes import accelerate, check_runtime
 from evalkit.options import EvalOptions
 
 ADAPTERS: dict[str, str] = {
@@ -71,10 +72,11 @@ def _check_precision(model_id: ModelId, precision: str) -> None:
 
 def load_model(model: str, options: EvalOptions | None = None, **overrides: Any) -> ModelAdapter:
     """Load an adapter by id with ``options`` (or keywords: ``device``, ``weights`` mapping model
-    ids to local weights files, ``precision``, ``channels_last``, ``threads``)."""
+    ids to local weights files, ``precision``, ``channels_last``, ``threads``, ``runtime``)."""
     options = (options or EvalOptions()).replace(**overrides)
     model_id = parse_model_id(model)
     _check_precision(model_id, options.precision)
+    check_runtime(str(model_id), adapter_class(model_id.scheme).framework, options.runtime)
     files = options.weights_files
     weights_file = files.get(model) or files.get(str(model_id))
     request = ModelRequest(
@@ -86,4 +88,5 @@ def load_model(model: str, options: EvalOptions | None = None, **overrides: Any)
         execution=options.execution,
     )
     adapter: ModelAdapter = adapter_class(model_id.scheme)(request)
+    accelerate(adapter, options.runtime, options.cache_root)
     return adapter

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from evalkit.allocator import release_free_memory
 from evalkit.data.datasets import Sample
 from evalkit.data.decode import DecodeError, decode_image
 from evalkit.errors import EvalkitError
@@ -80,7 +81,7 @@ def prefetch(
         yield pending.popleft().result()
 
 
-def _predict(adapter: ModelAdapter, inputs: np.ndarray) -> np.ndarray:
+def checked_predict(adapter: ModelAdapter, inputs: np.ndarray) -> np.ndarray:
     """The adapter's probabilities, or a clear error when its model rejects the inputs."""
     try:
         scores = adapter.predict(inputs)
@@ -155,7 +156,7 @@ def _infer(adapter: ModelAdapter, current: _Shard) -> None:
     current.pending = []
     inputs = np.stack([item.array for _, item in batch if item.array is not None])
     stacked = time.perf_counter()
-    scores = _predict(adapter, inputs)
+    scores = checked_predict(adapter, inputs)
     done = time.perf_counter()
     fault_point("batch")
     top = topk_indices(scores, TOP_K)
@@ -237,6 +238,7 @@ def run_shards(
                 if current.pending:
                     _infer(adapter, current)
             if current.seen == len(work.samples):
+                release_free_memory()  # between shards; batches within one reuse buffers
                 yield current.output()
 
 
@@ -255,5 +257,5 @@ def _warm_up(adapter: ModelAdapter, current: _Shard, rounds: int) -> None:
     start = time.perf_counter()
     inputs = np.stack([item.array for _, item in current.pending if item.array is not None])
     for _ in range(rounds):
-        _predict(adapter, inputs)
+        checked_predict(adapter, inputs)
     current.add_stage("warmup", time.perf_counter() - start)

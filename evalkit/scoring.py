@@ -108,15 +108,18 @@ def predictions_of(rows: dict[str, Any], labels: LabelSpace) -> tuple[pd.DataFra
     return frame, failures
 
 
-def run_timing(collected: Collected, options: EvalOptions, device: str) -> Timing:
+def run_timing(collected: Collected, options: EvalOptions, runtime: Runtime) -> Timing:
     """The ``timing`` section. One worker: every batch's latency, as before. Several (Ray):
-    throughput of the whole run only; latencies stay per worker (``execution.workers``)."""
+    throughput of the whole run only; latencies stay per worker (``execution.workers``).
+    The batch size is the one the run used (``batch_size`` auto: the probe's choice)."""
     merged = merged_timing(collected)
+    used = runtime.fields().get("batch_size", options.batch_size)
+    batch_size, device = int(used), runtime.device
     if collected.info.executor == "local":
         return summarize(
             batch_seconds=merged.batch_seconds,
             batch_sizes=merged.batch_sizes,
-            batch_size=options.batch_size,
+            batch_size=batch_size,
             stages=merged.stages,
             wall=collected.wall,
             warmup=options.warmup,
@@ -125,7 +128,7 @@ def run_timing(collected: Collected, options: EvalOptions, device: str) -> Timin
     timing = summarize(
         batch_seconds=[],
         batch_sizes=[],
-        batch_size=options.batch_size,
+        batch_size=batch_size,
         stages=merged.stages,
         wall=collected.wall,
         warmup=options.warmup,
@@ -186,7 +189,7 @@ def build_result(
             }
         ),
         metrics=score(predictions, dataset.classes, outputs),
-        timing=run_timing(collected, options, runtime.device),
+        timing=run_timing(collected, options, runtime),
         failures=failures,
         environment=Environment.model_validate(environment() | {"runtime": runtime}),
         options=options.record(),

@@ -66,7 +66,18 @@ class ShardTiming:
         }
 
 
-RUNTIME_IDENTITY = ("device", "precision", "channels_last", "torch", "tensorflow", "keras")
+RUNTIME_IDENTITY = (
+    "device",
+    "precision",
+    "channels_last",
+    "runtime",
+    "torch",
+    "tensorflow",
+    "keras",
+    "onnxruntime",
+    "openvino",
+    "litert",
+)
 
 
 def runtime_identity(runtime: Runtime) -> dict[str, Any]:

@@ -21,7 +21,19 @@ def percentiles_ms(seconds: Sequence[float]) -> dict[str, float]:
 
 
 def peak_rss_mb() -> float:
-    """Peak resident memory of this process so far."""
+    """Peak resident memory of this process so far.
+
+    On Linux, ``VmHWM`` of the running program: ``ru_maxrss`` also counts the memory of the
+    parent at the ``fork`` that started this process (the kernel keeps it across ``exec``), so
+    a child of a large process would report the parent's size.
+    """
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 2**10
+    except OSError:
+        pass
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / (2**20 if sys.platform == "darwin" else 2**10)
 

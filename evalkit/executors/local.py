@@ -9,6 +9,7 @@ from evalkit.models.base import ModelAdapter
 from evalkit.options import EvalOptions
 from evalkit.results import ModelInfo, Runtime
 from evalkit.runner import ShardOutput, ShardWork, run_shards
+from evalkit.tuning import tune
 
 
 class LocalExecutor:
@@ -17,19 +18,20 @@ class LocalExecutor:
     def __init__(self, adapter: ModelAdapter, options: EvalOptions) -> None:
         self.adapter = adapter
         self.options = options
+        self.tuning = tune(adapter, options)  # batch size and layout, when left to evalkit
 
     def describe(self) -> tuple[ModelInfo, LabelSpace]:
         return self.adapter.describe(), self.adapter.labels
 
     def runtime(self) -> Runtime:
-        return Runtime.model_validate(self.adapter.runtime())
+        return Runtime.model_validate(self.adapter.runtime() | self.tuning.record())
 
     def run(self, works: Sequence[ShardWork]) -> Iterator[ShardOutput]:
         options = self.options
         return run_shards(
             self.adapter,
             works,
-            batch_size=options.batch_size,
+            batch_size=self.tuning.batch_size,
             warmup=options.warmup,
             workers=options.workers,
             store_logits=options.store_logits,

@@ -30,9 +30,11 @@ class ShardWorker:
 
     def __init__(self, model: str, record: dict[str, Any]) -> None:
         from evalkit.registry import load_model
+        from evalkit.tuning import tune
 
         self.options = EvalOptions.from_record(record)
         self.adapter = load_model(model, self.options)
+        self.tuning = tune(self.adapter, self.options)
         self.name = f"{socket.gethostname()}:{os.getpid()}"
         self.warmed = False
 
@@ -40,14 +42,14 @@ class ShardWorker:
         return self.adapter.describe(), self.adapter.labels
 
     def runtime(self) -> Runtime:
-        return Runtime.model_validate(self.adapter.runtime())
+        return Runtime.model_validate(self.adapter.runtime() | self.tuning.record())
 
     def evaluate(self, work: ShardWork) -> ShardOutput:
         options = self.options
         outputs = run_shards(
             self.adapter,
             [work],
-            batch_size=options.batch_size,
+            batch_size=self.tuning.batch_size,
             warmup=0 if self.warmed else options.warmup,
             workers=options.workers or options.threads or 1,
             store_logits=options.store_logits,

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import io
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from evalkit._frameworks import import_tensorflow
+from evalkit._frameworks import import_tensorflow, quiet_native_stderr
+from evalkit.atomic import write_atomic
 from evalkit.errors import EvalkitError
 from evalkit.models.base import Execution, choose_device
 
@@ -58,11 +61,16 @@ class KerasInference:
         self.device = device
         self.model = model
         self.outputs = outputs
+        self.agreement: dict[str, Any] = {}
         spec = tf.TensorSpec([None, *model.input_shape[1:]], tf.float32)
         self._forward = tf.function(lambda x: model(x, training=False), input_signature=[spec])
 
     def parameter_count(self) -> int:
         return int(self.model.count_params())
+
+    def use_channels_last(self, enabled: bool) -> bool:
+        """Keras models are NHWC already: no layout choice."""
+        return False
 
     def to_device(self, batch: np.ndarray) -> Any:
         with self.tf.device(self.device):
@@ -112,3 +120,20 @@ class KerasInference:
                 tf.config.experimental.get_memory_info("GPU:0")["peak"] / 2**20
             )
         return info
+
+
+def export_tflite(eager: KerasInference, target: Path) -> None:
+    """The Keras model as a float32 LiteRT (TFLite) flatbuffer with a dynamic batch dimension
+    (Keras' own ``export(format="litert")``), written atomically."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+
+    def write(tmp: Path) -> None:
+        staged = tmp.with_name(tmp.stem + "-staged.tflite")  # Keras wants the suffix
+        try:
+            with quiet_native_stderr(), contextlib.redirect_stdout(io.StringIO()):
+                eager.model.export(str(staged), format="litert", verbose=False)
+            staged.replace(tmp)
+        finally:
+            staged.unlink(missing_ok=True)
+
+    write_atomic(target, write)

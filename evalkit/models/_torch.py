@@ -51,8 +51,10 @@ class TorchInference:
             torch.set_num_threads(self.execution.threads)
         self.device = choose_device(device, torch.cuda.is_available(), "torch")
         self.module = module.to(self.device)
-        if self.execution.channels_last:
-            self.module = self.module.to(memory_format=torch.channels_last)
+        self.channels_last = False
+        self.runtime_name = "eager"
+        self.agreement: dict[str, Any] = {}  # against eager, for another runtime
+        self.use_channels_last(self.execution.channels_last is True)
         self.outputs = outputs
         self._events: list[tuple[Any, Any, Any]] = []
 
@@ -67,9 +69,30 @@ class TorchInference:
         inputs = torch.from_numpy(batch)
         if self.device == "cuda":
             inputs = inputs.pin_memory().to(self.device, non_blocking=True)
-        if self.execution.channels_last and inputs.dim() == 4:
+        if self.channels_last and inputs.dim() == 4:
             inputs = inputs.contiguous(memory_format=torch.channels_last)
         return inputs
+
+    def use_channels_last(self, enabled: bool) -> bool:
+        """Store the module's weights (and inputs) channels-last, or not; torch models have
+        this choice."""
+        if self.runtime_name != "eager":
+            return False  # compiled for the layout it had
+        torch = self.torch
+        layout = torch.channels_last if enabled else torch.contiguous_format
+        self.module = self.module.to(memory_format=layout)
+        self.channels_last = enabled
+        return True
+
+    def compile(self) -> None:
+        """Run the module under ``torch.compile`` (inductor; compiled on the first batch of a
+        shape, batch dimension dynamic), in the layout it has now."""
+        import torch._inductor.config
+
+        # compile in this process: its workers would print warnings evalkit filters here
+        torch._inductor.config.compile_threads = 1
+        self.module = self.torch.compile(self.module, dynamic=True)
+        self.runtime_name = "compile"
 
     def forward(self, inputs: Any) -> Any:
         """The bare model call on device inputs (what a raw-forward benchmark times)."""
@@ -130,8 +153,11 @@ class TorchInference:
             "threads": torch.get_num_threads(),
             "interop_threads": torch.get_num_interop_threads(),
             "precision": self.execution.precision,
-            "channels_last": self.execution.channels_last,
+            "channels_last": self.channels_last,
+            "runtime": self.runtime_name,
         }
+        if self.agreement:
+            info["agreement"] = self.agreement
         if self.device == "cuda":
             info["gpu"] = torch.cuda.get_device_name()
             info["peak_device_memory_mb"] = torch.cuda.max_memory_allocated() / 2**20

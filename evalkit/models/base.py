@@ -68,8 +68,14 @@ class Inference(Protocol):
     """
 
     device: str
+    agreement: dict[str, Any]  # top-1 agreement and max |Δp| against eager (other runtimes)
 
     def to_device(self, batch: np.ndarray) -> Any: ...
+
+    def use_channels_last(self, enabled: bool) -> bool:
+        """Switch the memory layout; False when the model has no such choice (NHWC models,
+        exported runtimes)."""
+        ...
 
     def forward(self, inputs: Any) -> Any:
         """The bare model call on device inputs (what a raw-forward benchmark times)."""
@@ -107,10 +113,7 @@ class ModelAdapter(Protocol):
     labels: LabelSpace
     precisions: ClassVar[tuple[str, ...]]  # what --precision may be (checked before loading)
 
-    @property
-    def inference(self) -> Inference:
-        """The framework model behind ``predict`` (benchmarks time its ``forward``)."""
-        ...
+    inference: Inference  # the model behind ``predict`` (benchmarks time its ``forward``)
 
     def preprocess(self, image: Image.Image) -> np.ndarray: ...
 

@@ -24,7 +24,13 @@ from evalkit.errors import EvalkitError
 from evalkit.labels import LabelSpace
 from evalkit.models._keras import KerasInference, tf_device
 from evalkit.models._torch import TorchInference
-from evalkit.models.base import PRECISIONS, ModelRequest, describe_model, weights_record
+from evalkit.models.base import (
+    PRECISIONS,
+    Inference,
+    ModelRequest,
+    describe_model,
+    weights_record,
+)
 from evalkit.preprocess import ImageTransform
 from evalkit.results import ModelInfo
 
@@ -95,7 +101,7 @@ class _CardAdapter:
     id: str
     framework: str
     precisions: ClassVar[tuple[str, ...]]
-    inference: TorchInference | KerasInference
+    inference: Inference
 
     def __init__(self, request: ModelRequest) -> None:
         path = Path(request.name).expanduser()

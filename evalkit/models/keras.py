@@ -23,6 +23,7 @@ from evalkit.errors import EvalkitError, MissingWeightsError
 from evalkit.labels import LabelSpace
 from evalkit.models._keras import KerasInference, tf_device
 from evalkit.models.base import (
+    Inference,
     ModelRequest,
     describe_model,
     did_you_mean,
@@ -159,7 +160,7 @@ class KerasApplicationAdapter:
         placement = tf_device(request.device, execution.threads)
         with tf.device(placement):
             model, self.weights_info = _build(request.id, builder, request.weights_file)
-        self.inference = KerasInference(model, placement, "probabilities", execution)
+        self.inference: Inference = KerasInference(model, placement, "probabilities", execution)
         size = int(model.input_shape[1])
         self.transform = ImageTransform(
             crop=size, resize=round(size / CROP_FRACTION), divide_by=1.0, layout="NHWC"

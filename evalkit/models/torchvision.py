@@ -19,6 +19,7 @@ from evalkit.labels import LabelSpace
 from evalkit.models._torch import TorchInference, load_state_dict
 from evalkit.models.base import (
     PRECISIONS,
+    Inference,
     ModelRequest,
     describe_model,
     did_you_mean,
@@ -146,7 +147,9 @@ class TorchvisionAdapter:
             raise EvalkitError(
                 f"weights file {self.weights_info.file} does not fit {model_id}: {detail}"
             ) from None
-        self.inference = TorchInference(model.eval(), request.device, execution=request.execution)
+        self.inference: Inference = TorchInference(
+            model.eval(), request.device, execution=request.execution
+        )
         self.transform = transform_of(self.weights)
         self.labels = LabelSpace.imagenet1k()
         self.published = dict(self.weights.meta.get("_metrics", {}).get("ImageNet-1K", {}))

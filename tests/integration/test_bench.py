@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from evalkit.bench import rss_growth, synthetic_imagefolder
+import pytest
+
+from evalkit.bench import peer_process, rss_growth, synthetic_imagefolder
 from helpers import assert_user_error, run_cli
 
 
@@ -25,14 +27,30 @@ def test_bench_measures_every_ratio_on_a_tiny_set(
     torch_row, keras_row = document["models"]
     for row in (torch_row, keras_row):
         assert row["forward_img_s"] > 0 and row["decode_img_s_one_core"] > 0
-        bound = row["bound_img_s"]
-        forward, decode = row["forward_img_s"], row["decode_img_s_one_core"]
+        # the bound uses the best eager forward: over allocator, layout and probed batch sizes
+        eager = [row["forward_img_s"], *row["forward_variants_img_s"].values()]
+        eager += row["probe_img_s"].values()
+        forward, decode = max(eager), row["decode_img_s_one_core"]
         cores = document["cores"]
-        assert abs(bound - cores / (cores / forward + 1 / decode)) < 1e-9
-        assert row["harness"]["images"] == 16 and 0 <= row["harness"]["overhead_fraction"] < 1
+        assert abs(row["bound_img_s"] - cores / (cores / forward + 1 / decode)) < 1e-9
+        assert row["best_forward_img_s"] >= forward
+        assert "eager, glibc default allocator" in row["forward_variants_img_s"]
+        harness = row["harness"]
+        assert harness["images"] == 16 and 0 <= harness["overhead_fraction"] < 1
+        assert harness["batch_size"] in (16, 32, 64)  # evalkit's default: the probe's choice
         assert set(row["batch_size_sweep_img_s"]) == {"1", "4"}
+        for measured in row["runtimes"].values():
+            assert measured["agreement"]["top1"] == 1.0, measured
+        if "recommended_runtime" in row:
+            assert row["harness_recommended"]["throughput_img_s"] > 0
+    assert set(torch_row["runtimes"]) == {"compile", "onnxruntime", "openvino"}
+    assert set(keras_row["runtimes"]) == {"litert"}
+    assert "eager, channels_last" in torch_row["forward_variants_img_s"]
+    assert isinstance(torch_row["harness"]["channels_last"], bool)
     assert torch_row["latency"]["harness_vs_timer"] > 0  # torch.utils.benchmark.Timer ran
     assert torch_row["runtime"]["precision"] == "fp32"
+    assert "forward img/s by setting" in done.stdout and "recommended: " in done.stdout
+    assert done.stderr.strip() == "", done.stderr
 
 
 def test_synthetic_images_are_jpegs_in_wnid_folders(tmp_path: Path) -> None:
@@ -54,3 +72,12 @@ def test_bench_rejects_bad_arguments(tmp_path: Path) -> None:
     assert_user_error(run_cli("bench", "--images", "8", "--batch-size", "32"), "--images")
     done = run_cli("bench", "--batch-sizes", "1,x")
     assert done.returncode == 2 and "expected sizes like 1,8,32" in done.stderr
+
+
+@pytest.mark.parametrize(("kind", "weights"), [("torch", "resnet50"), ("tf", "mobilenet_v2")])
+def test_peer_loops_run_in_their_own_process(
+    kind: str, weights: str, imagenet_folder: Path, weight_files: dict[str, Path]
+) -> None:
+    measured = peer_process(kind, imagenet_folder, weight_files[weights], batch_size=4)
+    assert measured["images"] == 6 and 0 <= measured["top1"] <= 1
+    assert measured["steady_img_s"] > 0 and measured["process_s"] > 0

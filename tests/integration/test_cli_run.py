@@ -94,3 +94,25 @@ except evalkit.EvalkitError as error:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "refused: tensorflow was imported before torch" in done.stdout
+
+
+def test_a_keras_only_process_skips_torch_and_still_refuses_it_safely(
+    imagenet_folder: Path, weight_files: dict[str, Path]
+) -> None:
+    code = f"""
+import sys
+import evalkit
+from evalkit._frameworks import expect_frameworks, import_tensorflow
+expect_frameworks({{"keras"}})  # what `evalkit run` declares for Keras-only model lists
+import_tensorflow()
+print("torch imported:", "torch" in sys.modules)
+try:
+    evalkit.evaluate("torchvision:resnet18", {str(imagenet_folder)!r},
+                     weights={{"torchvision:resnet18": {str(weight_files["resnet18"])!r}}})
+except evalkit.EvalkitError as error:
+    print("refused:", error)
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "torch imported: False" in done.stdout
+    assert "refused: tensorflow was imported before torch" in done.stdout

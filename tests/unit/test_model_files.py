@@ -70,7 +70,9 @@ def test_model_rejecting_its_inputs_is_a_clear_error(
     card = json.loads(model.with_suffix(".evalkit.json").read_text())
     card["preprocessing"]["crop"] = 16  # the card disagrees with the model
     model.with_suffix(".evalkit.json").write_text(json.dumps(card))
-    with pytest.raises(evalkit.EvalkitError, match=r"failed on a batch of shape \(2, 3, 16, 16\)"):
+    with pytest.raises(
+        evalkit.EvalkitError, match=r"failed on a batch of shape \(\d+, 3, 16, 16\)"
+    ):
         evalkit.evaluate(f"torch-export:{model}", data)
 
 

@@ -15,7 +15,7 @@ from evalkit.registry import load_model
 
 def test_defaults_and_normalised_values() -> None:
     options = EvalOptions(weights={"b": Path("/w/b.pt"), "a": "/w/a.pt"}, class_map={"x": "y"})
-    assert options.batch_size == 32 and options.device == "auto" and options.precision == "fp32"
+    assert options.batch_size == "auto" and options.device == "auto" and options.precision == "fp32"
     assert options.weights == (("a", "/w/a.pt"), ("b", "/w/b.pt"))  # sorted pairs: hashable
     assert options.weights_files == {"a": "/w/a.pt", "b": "/w/b.pt"}
     assert options.label_map == {"x": "y"}

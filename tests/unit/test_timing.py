@@ -28,3 +28,19 @@ def test_percentiles() -> None:
     result = percentiles_ms([i / 1000 for i in range(1, 101)])
     assert result["p50"] == pytest.approx(50.5) and result["p99"] == pytest.approx(99.01)
     assert percentiles_ms([])["p50"] != percentiles_ms([])["p50"]  # NaN when nothing was timed
+
+
+def test_peak_rss_is_the_running_programs_not_its_parents() -> None:
+    import subprocess
+    import sys
+
+    import numpy as np
+
+    from evalkit.timing import peak_rss_mb
+
+    held = np.ones(400 * 2**20 // 8)  # this process holds 400 MB more when the child forks
+    code = "from evalkit.timing import peak_rss_mb; print(peak_rss_mb())"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    child = float(done.stdout.strip())
+    assert child < peak_rss_mb() - 300, (child, peak_rss_mb())  # ru_maxrss would say otherwise
+    del held
