@@ -114,6 +114,7 @@ class KerasInference:
             "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
             "precision": "fp32",
             "channels_last": "native (NHWC)",
+            "runtime": "eager",
         }
         if self.device.startswith("/GPU"):
             info["peak_device_memory_mb"] = (

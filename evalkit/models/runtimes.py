@@ -231,18 +231,23 @@ def _quiet_export() -> Iterator[None]:
         yield
 
 
-def _onnx_file(adapter: ModelAdapter, eager: Inference, batch: np.ndarray, folder: Path) -> Any:
+@contextlib.contextmanager
+def _onnx_file(
+    adapter: ModelAdapter, eager: Inference, batch: np.ndarray, folder: Path
+) -> Iterator[Path]:
+    """The torch model's ONNX export: from the cache, or exported now."""
     _require("onnx", "onnxruntime")
-    return _cached(adapter, folder, "onnx", _torch_versions())
+    with _cached(adapter, folder, "onnx", _torch_versions()) as (path, exists):
+        if not exists:
+            export_onnx(eager, batch, path)
+        yield path
 
 
 def _onnxruntime(
     adapter: ModelAdapter, eager: Inference, batch: np.ndarray, folder: Path
 ) -> ExportedInference:
     ort = _require("onnxruntime", "onnxruntime")
-    with _onnx_file(adapter, eager, batch, folder) as (path, exists):
-        if not exists:
-            export_onnx(eager, batch, path)
+    with _onnx_file(adapter, eager, batch, folder) as path:
         options = ort.SessionOptions()
         options.intra_op_num_threads = _threads(eager)
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -264,9 +269,7 @@ def _openvino(
     adapter: ModelAdapter, eager: Inference, batch: np.ndarray, folder: Path
 ) -> ExportedInference:
     ov = _require("openvino", "openvino")
-    with _onnx_file(adapter, eager, batch, folder) as (path, exists):
-        if not exists:
-            export_onnx(eager, batch, path)
+    with _onnx_file(adapter, eager, batch, folder) as path:
         core = ov.Core()
         config = {
             # f32, not the bf16 OpenVINO picks on CPUs that have it (|Δp| ~3e-3 against eager)
@@ -368,8 +371,3 @@ _EXPORTERS: dict[str, Callable[[ModelAdapter, Inference, np.ndarray, Path], Expo
     "openvino": _openvino,
     "litert": _litert,
 }
-
-
-def save_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, lambda tmp: tmp.write_bytes(data))
