@@ -136,7 +136,7 @@ def forward_variants(adapter: ModelAdapter, batch: np.ndarray) -> dict[str, floa
     """F under glibc's default allocator and under evalkit's setting, and (torch) in each
     memory layout; the model is left in the layout it had."""
     inference = adapter.inference
-    was_channels_last = bool(inference.runtime().get("channels_last") is True)
+    was_channels_last = inference.runtime().get("channels_last") is True
     inference.use_channels_last(False)
     rates = {}
     with glibc_defaults() as switched:

@@ -10,7 +10,8 @@ from importlib import metadata
 from typing import Any
 
 
-def _version(package: str) -> str | None:
+def package_version(package: str) -> str | None:
+    """The installed version of a distribution, or None."""
     try:
         return metadata.version(package)
     except metadata.PackageNotFoundError:
@@ -56,6 +57,6 @@ def environment() -> dict[str, Any]:
         "platform": platform.platform(),
         "cpu": _cpu_model(),
         "cpu_count": os.cpu_count(),
-        "packages": {p: v for p in packages if (v := _version(p)) is not None},
+        "packages": {p: v for p in packages if (v := package_version(p)) is not None},
         "commit": _git_commit(),
     }

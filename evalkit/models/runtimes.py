@@ -25,6 +25,7 @@ import numpy as np
 
 from evalkit._frameworks import quiet_native_stderr
 from evalkit.atomic import write_atomic
+from evalkit.environment import package_version
 from evalkit.errors import EvalkitError
 from evalkit.models.base import Inference, ModelAdapter
 from evalkit.naming import display_name, slug
@@ -170,12 +171,11 @@ def _require(module: str, runtime: str) -> Any:
         raise EvalkitError(f"--runtime {runtime} needs {module}: {INSTALL[runtime]}") from None
 
 
-def export_name(adapter: ModelAdapter, kind: str, versions: dict[str, str]) -> str:
+def export_name(model: str, weights_sha256: str, kind: str, versions: dict[str, str]) -> str:
     """The cached export's file name: model, weights hash and exporter versions."""
-    weights = adapter.describe().weights
-    identity = {"id": adapter.id, "weights": weights.sha256, "versions": versions}
+    identity = {"id": model, "weights": weights_sha256, "versions": versions}
     digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
-    return f"{slug(display_name(adapter.id))}-{digest}.{kind}"
+    return f"{slug(display_name(model))}-{digest}.{kind}"
 
 
 @contextlib.contextmanager
@@ -184,11 +184,12 @@ def _cached(
 ) -> Iterator[tuple[Path, bool]]:
     """Where the export lives and whether it exists; weights without a hash are exported to a
     temporary folder (nothing identifies them for a later run)."""
-    if adapter.describe().weights.sha256 is None:
+    sha256 = adapter.describe().weights.sha256
+    if sha256 is None:
         with tempfile.TemporaryDirectory(prefix="evalkit-export-") as tmp:
             yield Path(tmp) / f"model.{kind}", False
         return
-    path = folder / export_name(adapter, kind, versions)
+    path = folder / export_name(adapter.id, sha256, kind, versions)
     yield path, path.is_file()
 
 
@@ -320,7 +321,11 @@ def _litert(
                 model_path=str(path), num_threads=_threads(eager)
             )
     runner = _LiteRTRunner(interpreter)
-    info = {"litert": _version("ai-edge-litert"), "threads": _threads(eager), "delegate": "XNNPACK"}
+    info = {
+        "litert": package_version("ai-edge-litert") or "unknown",
+        "threads": _threads(eager),
+        "delegate": "XNNPACK",
+    }
     return ExportedInference("litert", path, runner, info, eager, _outputs(eager))
 
 
@@ -344,15 +349,6 @@ class _LiteRTRunner:
         interpreter.invoke()
         result: np.ndarray = interpreter.get_tensor(self.output).copy()
         return result
-
-
-def _version(package: str) -> str:
-    from importlib import metadata
-
-    try:
-        return metadata.version(package)
-    except metadata.PackageNotFoundError:
-        return "unknown"
 
 
 def _threads(eager: Inference) -> int:

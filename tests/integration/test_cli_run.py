@@ -79,40 +79,39 @@ def test_strict_turns_unreadable_images_into_a_failure(
     assert not out.exists()
 
 
-def test_tensorflow_imported_first_is_refused_not_a_crash(
-    imagenet_folder: Path, weight_files: dict[str, Path]
-) -> None:
-    code = f"""
-import tensorflow
+def _torch_model_after_tensorflow(prelude: str, folder: Path, weights: Path) -> str:
+    """Run ``prelude`` (which imports TensorFlow), then a torch model; print the output."""
+    code = f"""{prelude}
 import evalkit
 try:
-    evalkit.evaluate("torchvision:resnet18", {str(imagenet_folder)!r},
-                     weights={{"torchvision:resnet18": {str(weight_files["resnet18"])!r}}})
+    evalkit.evaluate("torchvision:resnet18", {str(folder)!r},
+                     weights={{"torchvision:resnet18": {str(weights)!r}}})
 except evalkit.EvalkitError as error:
     print("refused:", error)
 """
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert "refused: tensorflow was imported before torch" in done.stdout
+    return done.stdout
+
+
+def test_tensorflow_imported_first_is_refused_not_a_crash(
+    imagenet_folder: Path, weight_files: dict[str, Path]
+) -> None:
+    stdout = _torch_model_after_tensorflow(
+        "import tensorflow", imagenet_folder, weight_files["resnet18"]
+    )
+    assert "refused: tensorflow was imported before torch" in stdout
 
 
 def test_a_keras_only_process_skips_torch_and_still_refuses_it_safely(
     imagenet_folder: Path, weight_files: dict[str, Path]
 ) -> None:
-    code = f"""
+    prelude = """
 import sys
-import evalkit
 from evalkit._frameworks import expect_frameworks, import_tensorflow
-expect_frameworks({{"keras"}})  # what `evalkit run` declares for Keras-only model lists
+expect_frameworks({"keras"})  # what `evalkit run` declares for Keras-only model lists
 import_tensorflow()
-print("torch imported:", "torch" in sys.modules)
-try:
-    evalkit.evaluate("torchvision:resnet18", {str(imagenet_folder)!r},
-                     weights={{"torchvision:resnet18": {str(weight_files["resnet18"])!r}}})
-except evalkit.EvalkitError as error:
-    print("refused:", error)
-"""
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert "torch imported: False" in done.stdout
-    assert "refused: tensorflow was imported before torch" in done.stdout
+print("torch imported:", "torch" in sys.modules)"""
+    stdout = _torch_model_after_tensorflow(prelude, imagenet_folder, weight_files["resnet18"])
+    assert "torch imported: False" in stdout
+    assert "refused: tensorflow was imported before torch" in stdout
