@@ -3,8 +3,10 @@ caches point into a temporary folder (set before any framework is imported)."""
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -18,10 +20,15 @@ from helpers import make_imagefolder
 
 pytest_plugins = ["pytester"]
 
-_HOME = Path(tempfile.mkdtemp(prefix="evalkit-tests-"))
-# the demo cache (models trained once, under a lock) is shared by the xdist workers of one run
-_RUN = os.environ.get("PYTEST_XDIST_TESTRUNUID")
-_SHARED = Path(tempfile.gettempdir()) / f"evalkit-tests-{_RUN}" if _RUN else _HOME
+# One folder per test run, made by the first process (the xdist controller, whose environment
+# the workers inherit) and removed by it at exit: the demo cache (models trained once, under a
+# lock) is shared by the workers; each process gets its own framework homes inside it.
+_OWNER = "EVALKIT_TEST_ROOT" not in os.environ
+if _OWNER:
+    os.environ["EVALKIT_TEST_ROOT"] = tempfile.mkdtemp(prefix="evalkit-tests-")
+    atexit.register(shutil.rmtree, os.environ["EVALKIT_TEST_ROOT"], ignore_errors=True)
+_SHARED = Path(os.environ["EVALKIT_TEST_ROOT"])
+_HOME = Path(tempfile.mkdtemp(prefix="home-", dir=_SHARED))
 os.environ["EVALKIT_OFFLINE"] = "1"
 os.environ["TORCH_HOME"] = str(_HOME / "torch")
 os.environ["KERAS_HOME"] = str(_HOME / "keras")
