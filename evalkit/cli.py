@@ -18,6 +18,7 @@ from evalkit.options import (
     PRECISIONS,
     RUNTIMES,
     EvalOptions,
+    preprocess_pair,
     weights_pair,
 )
 
@@ -29,6 +30,13 @@ def default_out() -> Path:
 def _weights_pair(text: str) -> tuple[str, str]:
     try:
         return weights_pair(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _preprocess_pair(text: str) -> tuple[str, str]:
+    try:
+        return preprocess_pair(text)
     except ValueError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
 
@@ -63,6 +71,15 @@ def _add_run(commands: argparse._SubParsersAction) -> None:
         default=[],
         metavar="ID=FILE",
         help="local weights file for a model id, repeatable",
+    )
+    run.add_argument(
+        "--preprocess",
+        action="append",
+        type=_preprocess_pair,
+        default=[],
+        metavar="[ID=]PRESET|FILE.json",
+        help="preprocessing of model files that carry none: torchvision, keras-tf, caffe, unit, "
+        "raw, timm:NAME or a JSON file (docs/runtimes.md); repeatable",
     )
     run.add_argument("--class-map", type=Path, help="CSV dataset_label,model_label")
     run.add_argument("--strict", action="store_true", help="fail on any unreadable image")
@@ -224,9 +241,70 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--title", default="evalkit report", help="page title")
     report.set_defaults(handler=cmd_report)
     _add_bench(commands)
+    _add_export(commands)
     models = commands.add_parser("models", help="what can be evaluated; where weights are found")
     models.set_defaults(handler=cmd_models)
     return parser
+
+
+def _add_export(commands: argparse._SubParsersAction) -> None:
+    export = commands.add_parser(
+        "export",
+        help="write a torch model as ONNX or OpenVINO IR, a Keras model as TFLite (int8 too), "
+        "with its preprocessing in the file's metadata",
+    )
+    export.add_argument("model", metavar="ID", help="e.g. torchvision:resnet50, keras:MobileNetV2")
+    export.add_argument("--to", required=True, choices=("onnx", "openvino", "tflite"))
+    export.add_argument("--out", required=True, type=Path, help="FILE.onnx|FILE.xml|FILE.tflite")
+    export.add_argument(
+        "--int8",
+        action="store_true",
+        help="TFLite: post-training full-integer quantization (int8 in and out)",
+    )
+    export.add_argument("--calibrate", type=Path, metavar="DATA", help="images for --int8")
+    export.add_argument(
+        "--calibration-images",
+        type=int,
+        default=200,
+        metavar="N",
+        help="images of DATA used, stratified by class (default 200)",
+    )
+    export.add_argument(
+        "--weights", action="append", type=_weights_pair, default=[], metavar="ID=FILE"
+    )
+    export.set_defaults(handler=cmd_export)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from evalkit.export import export_model
+
+    if args.calibration_images <= 0:
+        raise EvalkitError("--calibration-images must be a positive number")
+    result = export_model(
+        args.model,
+        args.to,
+        args.out,
+        options=EvalOptions(weights=dict(args.weights)),
+        int8=args.int8,
+        calibrate=args.calibrate,
+        calibration_images=args.calibration_images,
+    )
+    size = result.path.stat().st_size / 2**20
+    kind = f"int8 (calibrated on {result.calibration_images} images)" if result.int8 else "float"
+    print(f"wrote {result.path} ({size:.1f} MiB, {kind}) in {result.seconds:.1f} s")
+    spec = result.card["preprocessing"]
+    print(
+        f"card in the file's metadata: crop {spec['crop']}, resize {spec['resize']}, "
+        f"{spec['interpolation']}, /{spec['divide_by']:g}, mean {spec['mean']}, std "
+        f"{spec['std']}, {spec['layout']} {spec['channels']}; outputs {result.card['outputs']}"
+    )
+    agreed = result.agreement
+    print(
+        f"against {result.source} on {agreed['images']} images: top-1 agreement "
+        f"{agreed['top1']:.2%}, max |Δp| {agreed['max_abs_dp']:.2g}"
+    )
+    print(f"evaluate it: evalkit run --model {result.model_id} --data DATA")
+    return 0
 
 
 def run_options(args: argparse.Namespace) -> EvalOptions:
@@ -234,6 +312,7 @@ def run_options(args: argparse.Namespace) -> EvalOptions:
     given = vars(args) | {
         "labels_file": args.labels,
         "weights": dict(args.weights),
+        "preprocess": dict(args.preprocess),
         "progress": sys.stderr.isatty(),
         "out": args.out,
         "cache": not args.no_cache,

@@ -22,7 +22,7 @@ from PIL import Image
 
 from evalkit.api import evaluate_many
 from evalkit.data.datasets import read_imagefolder
-from evalkit.models.files import ModelCard
+from evalkit.models.cards import ModelCard
 from evalkit.preprocess import ImageTransform
 from evalkit.results import RunResult, save_results
 from evalkit.runner import load_sample

@@ -129,6 +129,16 @@ def weights_pair(text: str) -> tuple[str, str]:
     return model, path
 
 
+def preprocess_pair(text: str) -> tuple[str, str]:
+    """``[MODEL_ID=]SPEC`` (the ``--preprocess`` syntax): without an id, for every model file."""
+    model, sep, spec = text.partition("=")
+    if not sep:
+        model, spec = "*", text
+    if not model or not spec:
+        raise ValueError(f"expected [MODEL_ID=]PRESET|FILE.json, got {text!r}")
+    return model, spec
+
+
 def _pairs(value: Mapping[str, str | Path] | Pairs | None) -> Pairs:
     items = value.items() if isinstance(value, Mapping) else (value or ())
     return tuple(sorted((str(k), str(v)) for k, v in items))
@@ -138,7 +148,8 @@ def _pairs(value: Mapping[str, str | Path] | Pairs | None) -> Pairs:
 class EvalOptions:
     """How to evaluate: data subset, batching, device, weights, label mapping, execution.
 
-    ``weights`` maps model ids to local weights files and ``class_map`` is a CSV file or a
+    ``weights`` maps model ids to local weights files, ``preprocess`` model-file ids (or
+    ``"*"``, all of them) to a preset or JSON file, and ``class_map`` is a CSV file or a
     mapping of dataset labels to model labels; both are stored as sorted pairs, so options
     compare and hash by value.
     """
@@ -151,6 +162,7 @@ class EvalOptions:
     per_class: int | None = None
     seed: int = 0
     weights: Pairs = ()
+    preprocess: Pairs = ()  # model files: model id (or "*") -> PRESET|timm:NAME|FILE.json
     class_map: Path | Pairs | None = None
     strict: bool = False
     warmup: int = 1
@@ -172,6 +184,9 @@ class EvalOptions:
     def __post_init__(self) -> None:
         set_ = object.__setattr__  # normalising a frozen dataclass's inputs
         set_(self, "weights", _pairs(self.weights))
+        if isinstance(self.preprocess, str):
+            set_(self, "preprocess", (preprocess_pair(self.preprocess),))
+        set_(self, "preprocess", _pairs(self.preprocess))
         set_(self, "batch_size", batch_size_value(self.batch_size))
         set_(self, "channels_last", layout_value(self.channels_last))
         for name in ("labels_file", "out", "cache_dir"):
@@ -235,6 +250,10 @@ class EvalOptions:
     @property
     def weights_files(self) -> dict[str, str]:
         return dict(self.weights)
+
+    @property
+    def preprocess_specs(self) -> dict[str, str]:
+        return dict(self.preprocess)
 
     @property
     def label_map(self) -> Path | dict[str, str] | None:

@@ -8,8 +8,9 @@ any adapter.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Literal
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
+from typing import Any, Literal
 
 import numpy as np
 from PIL import Image
@@ -59,11 +60,18 @@ class ImageTransform:
     mean: tuple[float, float, float] = (0.0, 0.0, 0.0)
     std: tuple[float, float, float] = (1.0, 1.0, 1.0)
     layout: Literal["NCHW", "NHWC"] = "NCHW"
+    channels: Literal["RGB", "BGR"] = "RGB"  # the order of the model's input channels
 
     def __post_init__(self) -> None:
         if self.interpolation not in INTERPOLATION:
             choices = ", ".join(INTERPOLATION)
             raise ValueError(f"unknown interpolation {self.interpolation!r}; choose {choices}")
+        if self.layout not in ("NCHW", "NHWC"):
+            raise ValueError(f"layout must be NCHW or NHWC, got {self.layout!r}")
+        if self.channels not in ("RGB", "BGR"):
+            raise ValueError(f"channels must be RGB or BGR, got {self.channels!r}")
+        if self.crop <= 0 or (self.resize is not None and self.resize < self.crop):
+            raise ValueError(f"crop {self.crop} must be positive and at most resize {self.resize}")
 
     def geometry(self, image: Image.Image) -> Image.Image:
         if self.resize is None:
@@ -73,6 +81,8 @@ class ImageTransform:
 
     def __call__(self, image: Image.Image) -> np.ndarray:
         pixels = np.asarray(self.geometry(image), dtype=np.float32)
+        if self.channels == "BGR":
+            pixels = pixels[..., ::-1]
         mean = np.asarray(self.mean, dtype=np.float32)
         std = np.asarray(self.std, dtype=np.float32)
         array = (pixels / np.float32(self.divide_by) - mean) / std
@@ -81,5 +91,84 @@ class ImageTransform:
     def describe(self) -> dict[str, object]:
         spec = asdict(self)
         spec["resize_mode"] = "full image" if self.resize is None else "shorter side"
-        spec["color"] = "RGB"
+        spec["color"] = spec.pop("channels")
         return spec
+
+    def spec(self) -> dict[str, Any]:
+        """The fields as JSON values (what a model card or ``--preprocess FILE.json`` holds)."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+
+CROP_FRACTION = 0.875  # crop / resize of the ImageNet evaluation convention (224 of 256)
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+# Named preprocessings for model files, after their origin: pixel scaling and normalisation.
+# The geometry is the ImageNet convention (shorter side to size/0.875, bilinear, centre crop)
+# at the model's own input size.
+PRESETS: dict[str, dict[str, Any]] = {
+    "torchvision": {
+        "about": "torchvision ImageNet weights: [0,1], ImageNet mean/std",
+        "divide_by": 255.0,
+        "mean": IMAGENET_MEAN,
+        "std": IMAGENET_STD,
+    },
+    "keras-tf": {
+        "about": "Keras mode 'tf' (MobileNet, Inception, Xception): [-1,1]",
+        "divide_by": 127.5,
+        "mean": (1.0, 1.0, 1.0),
+    },
+    "caffe": {
+        "about": "Caffe / Keras mode 'caffe' (ResNet50, VGG): BGR minus the ImageNet mean",
+        "divide_by": 1.0,
+        "mean": (103.939, 116.779, 123.68),
+        "channels": "BGR",
+    },
+    "unit": {"about": "[0,1], no normalisation", "divide_by": 255.0},
+    "raw": {"about": "[0,255] (models that rescale inside)", "divide_by": 1.0},
+}
+ALIASES = {"keras-mobilenet": "keras-tf", "keras-inception": "keras-tf", "imagenet": "torchvision"}
+
+
+def preset_names() -> list[str]:
+    return [*PRESETS, *ALIASES, "timm:NAME"]
+
+
+def preset_transform(name: str, size: int, layout: str) -> ImageTransform:
+    """A named preset at input ``size`` (square) in ``layout``."""
+    preset = {k: v for k, v in PRESETS[ALIASES.get(name, name)].items() if k != "about"}
+    return ImageTransform(
+        crop=size,
+        resize=round(size / CROP_FRACTION),
+        layout="NHWC" if layout == "NHWC" else "NCHW",
+        **preset,
+    )
+
+
+def transform_from_spec(spec: Mapping[str, Any], size: int | None, layout: str) -> ImageTransform:
+    """An :class:`ImageTransform` from JSON fields; ``crop`` defaults to the model's input size,
+    ``resize`` to the ImageNet convention and ``layout`` to the model's."""
+    known = {f.name for f in fields(ImageTransform)}
+    unknown = sorted(set(spec) - known)
+    if unknown:
+        raise ValueError(f"unknown preprocessing fields {unknown}; known: {sorted(known)}")
+    values = dict(spec)
+    if "crop" not in values:
+        if size is None:
+            raise ValueError("'crop' is needed: the model's input size is not fixed")
+        values["crop"] = size
+    values.setdefault("resize", round(int(values["crop"]) / CROP_FRACTION))
+    values.setdefault("layout", layout)
+    for key in ("mean", "std"):
+        if key in values:
+            values[key] = _three(values[key], key)
+    return ImageTransform(**values)
+
+
+def _three(value: Any, name: str) -> tuple[float, float, float]:
+    items = [float(v) for v in (value if isinstance(value, list | tuple) else [value])]
+    if len(items) == 1:
+        items *= 3
+    if len(items) != 3:
+        raise ValueError(f"{name} needs 1 or 3 values, got {len(items)}")
+    return (items[0], items[1], items[2])

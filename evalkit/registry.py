@@ -2,6 +2,10 @@
 
 The public face of the adapters: :func:`parse_model_id`, :func:`adapter_class` and
 :func:`load_model`; ``evalkit models`` and ``evalkit bench`` use only these.
+
+Other packages add schemes through the ``evalkit.adapters`` entry-point group: the entry
+point's name is the scheme and its value the adapter class (``"package.module:Class"``),
+imported only when a model id uses it (docs/plugins.md).
 """
 
 from __future__ import annotations
@@ -16,13 +20,34 @@ from evalkit.models.base import ModelAdapter, ModelRequest, did_you_mean
 from evalkit.models.runtimes import accelerate, check_runtime
 from evalkit.options import EvalOptions
 
-ADAPTERS: dict[str, str] = {
+BUILTIN: dict[str, str] = {
     "torchvision": "evalkit.models.torchvision:TorchvisionAdapter",
     "keras": "evalkit.models.keras:KerasApplicationAdapter",
+    "timm": "evalkit.models.timm:TimmAdapter",
+    "onnx": "evalkit.models.runtime_files:OnnxAdapter",
+    "openvino": "evalkit.models.runtime_files:OpenVinoAdapter",
+    "tflite": "evalkit.models.runtime_files:TFLiteAdapter",
+    "torchscript": "evalkit.models.files:TorchScriptAdapter",
     "torch-export": "evalkit.models.files:TorchExportAdapter",
     "keras-file": "evalkit.models.files:KerasFileAdapter",
 }
-NAMED = ("torchvision", "keras")  # schemes whose names may carry an @WEIGHTS tag
+NAMED = ("torchvision", "keras", "timm")  # schemes whose names may carry an @WEIGHTS tag
+ENTRY_POINTS = "evalkit.adapters"
+
+
+def plugin_adapters() -> dict[str, str]:
+    """Schemes that installed packages add (entry points; built-in schemes cannot be taken)."""
+    from importlib.metadata import entry_points
+
+    return {ep.name: ep.value for ep in entry_points(group=ENTRY_POINTS) if ep.name not in BUILTIN}
+
+
+def adapters() -> dict[str, str]:
+    """Every scheme → its ``module:Class`` target: built in, then plug-ins."""
+    return {**BUILTIN, **plugin_adapters()}
+
+
+ADAPTERS = BUILTIN  # the built-in schemes (kept for callers of earlier versions)
 
 
 @dataclass(frozen=True)
@@ -38,11 +63,12 @@ class ModelId:
 def parse_model_id(text: str) -> ModelId:
     """``scheme:name[@TAG]``; an unknown scheme gets a did-you-mean."""
     scheme, sep, name = text.partition(":")
-    if scheme not in ADAPTERS:
-        hint = did_you_mean(scheme, ADAPTERS, suffix=f":{name or '…'}") if sep else ""
+    known = adapters()
+    if scheme not in known:
+        hint = did_you_mean(scheme, known, suffix=f":{name or '…'}") if sep else ""
         raise EvalkitError(
             f"unknown model id {text!r}: {hint + ' ' if hint else ''}model ids look like "
-            + ", ".join(f"{s}:NAME" for s in ADAPTERS)
+            + ", ".join(f"{s}:NAME" for s in known)
         )
     if not name:
         raise EvalkitError(f"model id {text!r} names no model; e.g. torchvision:resnet50")
@@ -54,10 +80,17 @@ def parse_model_id(text: str) -> ModelId:
 
 def adapter_class(scheme: str) -> Any:
     """The adapter class of a model id scheme (imports its module, not its framework)."""
-    if scheme not in ADAPTERS:
-        raise EvalkitError(f"unknown model id scheme {scheme!r}; known: {', '.join(ADAPTERS)}")
-    module, _, attr = ADAPTERS[scheme].partition(":")
-    return getattr(importlib.import_module(module), attr)
+    known = adapters()
+    if scheme not in known:
+        raise EvalkitError(f"unknown model id scheme {scheme!r}; known: {', '.join(known)}")
+    module, _, attr = known[scheme].partition(":")
+    try:
+        return getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError) as error:
+        raise EvalkitError(
+            f"model id scheme {scheme!r} points at {known[scheme]}, which cannot be imported "
+            f"({error}); reinstall the package that provides it"
+        ) from None
 
 
 def _check_precision(model_id: ModelId, precision: str) -> None:
@@ -70,6 +103,20 @@ def _check_precision(model_id: ModelId, precision: str) -> None:
         )
 
 
+def _preprocess_for(model_id: ModelId, text: str, options: EvalOptions) -> str | None:
+    """The ``--preprocess`` of a model file (``ID=SPEC``, else the one given for all); a zoo
+    model owns its preprocessing, so naming one is an error."""
+    given = options.preprocess_specs
+    spec = given.get(text) or given.get(str(model_id))
+    takes = getattr(adapter_class(model_id.scheme), "takes_preprocess", False)
+    if spec and not takes:
+        raise EvalkitError(
+            f"--preprocess {model_id}=…: {model_id.scheme} models use their own canonical "
+            "preprocessing (recorded in the results); --preprocess is for model files"
+        )
+    return (spec or given.get("*")) if takes else None
+
+
 def load_model(model: str, options: EvalOptions | None = None, **overrides: Any) -> ModelAdapter:
     """Load an adapter by id with ``options`` (or keywords: ``device``, ``weights`` mapping model
     ids to local weights files, ``precision``, ``channels_last``, ``threads``, ``runtime``)."""
@@ -80,6 +127,7 @@ def load_model(model: str, options: EvalOptions | None = None, **overrides: Any)
     files = options.weights_files
     weights_file = files.get(model) or files.get(str(model_id))
     request = ModelRequest(
+        preprocess=_preprocess_for(model_id, model, options),
         id=str(model_id),
         name=model_id.name,
         tag=model_id.tag,

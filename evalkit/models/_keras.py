@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import io
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -138,3 +140,35 @@ def export_tflite(eager: KerasInference, target: Path) -> None:
             staged.unlink(missing_ok=True)
 
     write_atomic(target, write)
+
+
+def quantized_tflite(eager: KerasInference, calibration: np.ndarray) -> bytes:
+    """The Keras model as a full-integer int8 TFLite model (int8 input and output),
+    post-training quantized with ``calibration`` (preprocessed images) as the representative
+    dataset."""
+    tf = eager.tf
+
+    def representative() -> Iterator[list[np.ndarray]]:
+        for image in calibration:
+            yield [image[None].astype(np.float32)]
+
+    with (
+        tempfile.TemporaryDirectory(prefix="evalkit-savedmodel-") as folder,
+        quiet_native_stderr(),
+        contextlib.redirect_stdout(io.StringIO()),
+    ):
+        eager.model.export(folder, format="tf_saved_model", verbose=False)
+        converter = tf.lite.TFLiteConverter.from_saved_model(folder)
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = representative
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.inference_input_type = tf.int8
+        converter.inference_output_type = tf.int8
+        try:
+            data: bytes = converter.convert()
+        except Exception as error:  # the converter raises ConverterError and others
+            first = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
+            raise EvalkitError(
+                f"the TFLite converter cannot quantize this model: {first}"
+            ) from None
+    return data

@@ -58,6 +58,7 @@ class ModelRequest:
     device: str = "auto"
     weights_file: Path | None = None
     execution: Execution = field(default_factory=Execution)
+    preprocess: str | None = None  # --preprocess for model files: PRESET|timm:NAME|FILE.json
 
 
 class Inference(Protocol):

@@ -1,18 +1,14 @@
-"""Model files with an evalkit model card: ``torch-export:FILE.pt2`` and ``keras-file:FILE.keras``.
+"""Model files evaluated by their own framework: ``torch-export:FILE.pt2``,
+``keras-file:FILE.keras`` and ``torchscript:FILE.pt``.
 
-A model file alone does not say how to preprocess images or what its outputs mean, so evalkit
-reads both from a card beside it, ``FILE.evalkit.json``::
-
-    {"classes": ["0", "1", ...] | "imagenet-1k" | "imagenet-1k+background",
-     "outputs": "logits" | "probabilities",
-     "preprocessing": {"crop": 32, "resize": null, "interpolation": "bilinear",
-                       "divide_by": 255.0, "mean": [...], "std": [...], "layout": "NCHW"}}
+A file alone does not say how to preprocess images or what its outputs mean; its card is read
+as :mod:`evalkit.models.cards` describes (``--preprocess``, metadata the file carries, or
+``FILE.evalkit.json`` beside it).
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -21,7 +17,6 @@ from PIL import Image
 
 from evalkit._frameworks import import_tensorflow, import_torch
 from evalkit.errors import EvalkitError
-from evalkit.labels import LabelSpace
 from evalkit.models._keras import KerasInference, tf_device
 from evalkit.models._torch import TorchInference
 from evalkit.models.base import (
@@ -31,77 +26,50 @@ from evalkit.models.base import (
     describe_model,
     weights_record,
 )
-from evalkit.preprocess import ImageTransform
+from evalkit.models.cards import (
+    CARD_SUFFIX,
+    IMAGENET_SPACES,
+    METADATA_KEY,
+    ModelCard,
+    ModelInput,
+    card_path,
+    read_card,
+    resolve_card,
+)
 from evalkit.results import ModelInfo
 
-CARD_SUFFIX = ".evalkit.json"
+__all__ = [
+    "CARD_SUFFIX",
+    "IMAGENET_SPACES",
+    "FileAdapter",
+    "KerasFileAdapter",
+    "ModelCard",
+    "TorchExportAdapter",
+    "TorchScriptAdapter",
+    "card_path",
+    "detect_outputs",
+    "read_card",
+]
 
 
-IMAGENET_SPACES = {"imagenet-1k": False, "imagenet-1k+background": True}
+def detect_outputs(scores: np.ndarray) -> str:
+    """``probabilities`` when every row is non-negative and sums to 1 (within int8 rounding),
+    else ``logits``."""
+    sums = scores.sum(axis=1)
+    if scores.min() >= 0 and np.allclose(sums, 1.0, atol=0.02):
+        return "probabilities"
+    return "logits"
 
 
-@dataclass(frozen=True)
-class ModelCard:
-    """``classes``: class names in output order, or the name of an ImageNet label space."""
-
-    classes: tuple[str, ...] | str
-    transform: ImageTransform
-    outputs: str = "logits"
-
-    def label_space(self) -> LabelSpace:
-        if isinstance(self.classes, str):
-            return LabelSpace.imagenet1k(background=IMAGENET_SPACES[self.classes])
-        return LabelSpace.from_names(self.classes)
-
-    def to_json(self) -> dict[str, Any]:
-        spec = {
-            k: v for k, v in self.transform.describe().items() if k not in {"resize_mode", "color"}
-        }
-        classes = self.classes if isinstance(self.classes, str) else list(self.classes)
-        return {"classes": classes, "outputs": self.outputs, "preprocessing": spec}
-
-    def save(self, model_file: Path) -> Path:
-        path = card_path(model_file)
-        path.write_text(json.dumps(self.to_json(), indent=2))
-        return path
-
-
-def card_path(model_file: Path) -> Path:
-    return model_file.with_suffix(CARD_SUFFIX)
-
-
-def read_card(model_file: Path) -> ModelCard:
-    path = card_path(model_file)
-    if not path.is_file():
-        raise EvalkitError(f"model card {path} not found; write one beside the model (see docs)")
-    try:
-        raw = json.loads(path.read_text())
-        spec = raw["preprocessing"]
-        transform = ImageTransform(
-            **{
-                **spec,
-                "mean": tuple(spec.get("mean", (0, 0, 0))),
-                "std": tuple(spec.get("std", (1, 1, 1))),
-            }
-        )
-        classes = raw["classes"]
-        if isinstance(classes, str) and classes not in IMAGENET_SPACES:
-            raise ValueError(f"classes must be a list or one of {', '.join(IMAGENET_SPACES)}")
-        if raw["outputs"] not in ("logits", "probabilities"):
-            raise ValueError("outputs must be 'logits' or 'probabilities'")
-        names = classes if isinstance(classes, str) else tuple(str(c) for c in classes)
-        return ModelCard(names, transform, raw["outputs"])
-    except (ValueError, KeyError, TypeError) as error:
-        raise EvalkitError(f"model card {path} is invalid: {error!r}") from None
-
-
-class _CardAdapter:
-    """Common part of the card-described adapters."""
+class FileAdapter:
+    """A model file with a card: preprocessing, label space and output kind from the card."""
 
     id: str
     framework: str
-    precisions: ClassVar[tuple[str, ...]]
+    precisions: ClassVar[tuple[str, ...]] = ("fp32",)
+    takes_preprocess: ClassVar[bool] = True
     inference: Inference
+    card: ModelCard
 
     def __init__(self, request: ModelRequest) -> None:
         path = Path(request.name).expanduser()
@@ -109,8 +77,31 @@ class _CardAdapter:
             raise EvalkitError(f"model file not found: {path}")
         self.id = request.id
         self.path = path
-        self.card = read_card(path)
-        self.labels = self.card.label_space()
+        self.request = request
+
+    def read_card(
+        self, model_input: ModelInput, packed_labels: list[str] | None = None, **sources: Any
+    ) -> None:
+        """Settle the card (see :mod:`evalkit.models.cards`), the label space (``packed_labels``:
+        class names the file carries) and, for ``outputs: auto``, whether the model ends in a
+        softmax (from a probe batch)."""
+        self.card = resolve_card(
+            self.path, model_input, explicit=self.request.preprocess, **sources
+        )
+        outputs = model_input.num_outputs
+        named = self.card.classes is not None or outputs in (1000, 1001)
+        if not named and packed_labels and len(packed_labels) == outputs:
+            self.card = replace(self.card, classes=tuple(packed_labels))
+        self.labels = self.card.label_space(outputs)
+        if self.card.outputs != "auto":
+            self.inference.outputs = self.card.outputs  # type: ignore[attr-defined]
+        else:
+            self.outputs_detected = True
+            self.inference.outputs = "probabilities"  # type: ignore[attr-defined]  # raw scores
+            from evalkit.tuning import probe_batch
+
+            scores = self.inference.predict(probe_batch(self, 4))
+            self.inference.outputs = detect_outputs(scores)  # type: ignore[attr-defined]
 
     def preprocess(self, image: Image.Image) -> np.ndarray:
         return self.card.transform(image)
@@ -120,19 +111,23 @@ class _CardAdapter:
 
     def describe(self) -> ModelInfo:
         preprocessing = self.card.transform.describe()
-        preprocessing["source"] = str(card_path(self.path))
+        preprocessing["source"] = self.card.source
+        outputs = str(getattr(self.inference, "outputs", self.card.outputs))
+        if getattr(self, "outputs_detected", False):
+            outputs += " (detected)"
         return describe_model(
             self,
             weights_record(self.path, "file"),
             preprocessing,
             params=self.inference.parameter_count(),
+            outputs=outputs,
         )
 
     def runtime(self) -> dict[str, Any]:
         return self.inference.runtime()
 
 
-class TorchExportAdapter(_CardAdapter):
+class TorchExportAdapter(FileAdapter):
     framework = "torch"
     precisions: ClassVar[tuple[str, ...]] = PRECISIONS
 
@@ -143,14 +138,34 @@ class TorchExportAdapter(_CardAdapter):
             module = torch.export.load(str(self.path)).module()
         except Exception as error:  # torch raises many types for a bad archive
             raise EvalkitError(f"cannot load exported program {self.path}: {error}") from None
-        self.inference = TorchInference(
-            module, request.device, self.card.outputs, request.execution
-        )
+        self.inference = TorchInference(module, request.device, "logits", request.execution)
+        self.read_card(ModelInput(layout="NCHW"))
 
 
-class KerasFileAdapter(_CardAdapter):
+class TorchScriptAdapter(FileAdapter):
+    """``torchscript:FILE.pt``: ``torch.jit.load``; a card may travel inside the archive as the
+    extra file ``evalkit.card``."""
+
+    framework = "torch"
+    precisions: ClassVar[tuple[str, ...]] = PRECISIONS
+
+    def __init__(self, request: ModelRequest) -> None:
+        super().__init__(request)
+        torch = import_torch()
+        extra = {METADATA_KEY: ""}
+        try:
+            module = torch.jit.load(str(self.path), map_location="cpu", _extra_files=extra)
+        except Exception as error:  # torch raises RuntimeError/ValueError/… for a bad file
+            first = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
+            raise EvalkitError(f"cannot load TorchScript file {self.path}: {first}") from None
+        self.inference = TorchInference(module, request.device, "logits", request.execution)
+        embedded = extra[METADATA_KEY]
+        text = embedded.decode() if isinstance(embedded, bytes) else embedded
+        self.read_card(ModelInput(layout="NCHW"), embedded=text or None)
+
+
+class KerasFileAdapter(FileAdapter):
     framework = "keras"
-    precisions: ClassVar[tuple[str, ...]] = ("fp32",)
 
     def __init__(self, request: ModelRequest) -> None:
         super().__init__(request)
@@ -163,4 +178,7 @@ class KerasFileAdapter(_CardAdapter):
                 model = keras.saving.load_model(self.path)
         except (ValueError, OSError) as error:
             raise EvalkitError(f"cannot load Keras model {self.path}: {error}") from None
-        self.inference = KerasInference(model, placement, self.card.outputs, request.execution)
+        self.inference = KerasInference(model, placement, "logits", request.execution)
+        shape = model.input_shape
+        size = shape[1] if len(shape) == 4 and shape[1] == shape[2] else None
+        self.read_card(ModelInput("NHWC", size, model.output_shape[-1]))

@@ -30,10 +30,8 @@ from evalkit.models.base import (
     is_offline,
     weights_record,
 )
-from evalkit.preprocess import ImageTransform
+from evalkit.preprocess import CROP_FRACTION, ImageTransform
 from evalkit.results import ModelInfo, Weights
-
-CROP_FRACTION = 0.875
 
 
 def _keras() -> Any:

@@ -23,11 +23,10 @@ from typing import Any
 
 import numpy as np
 
-from evalkit._frameworks import quiet_native_stderr
 from evalkit.atomic import write_atomic
-from evalkit.environment import package_version
 from evalkit.errors import EvalkitError
 from evalkit.models.base import Inference, ModelAdapter
+from evalkit.models.sessions import Session, open_litert, open_onnx, open_openvino, require
 from evalkit.naming import display_name, slug
 
 MAX_ABS_DP = 1e-3  # largest |p_runtime - p_eager| accepted on the probe batch (fp32 runtimes)
@@ -36,11 +35,6 @@ PROBE_SIZE = 8
 FRAMEWORK_RUNTIMES = {
     "torch": ("eager", "compile", "onnxruntime", "openvino"),
     "keras": ("eager", "litert"),
-}
-INSTALL = {
-    "onnxruntime": "pip install 'evalkit[onnx]'  (onnxruntime, onnx, onnxscript)",
-    "openvino": "pip install 'evalkit[openvino]'  (openvino, onnx, onnxscript)",
-    "litert": "pip install 'evalkit[litert]'  (ai-edge-litert)",
 }
 
 
@@ -52,24 +46,18 @@ def softmax(scores: np.ndarray) -> np.ndarray:
 
 
 class ExportedInference:
-    """A model file run by another runtime: host NumPy in, probabilities out (CPU)."""
-
-    device = "cpu"
+    """A model file run by another runtime (a :class:`~evalkit.models.sessions.Session`):
+    host NumPy in, probabilities out."""
 
     def __init__(
-        self,
-        runtime: str,
-        path: Path,
-        run: Callable[[np.ndarray], np.ndarray],
-        info: dict[str, Any],
-        eager: Inference,
-        outputs: str,
+        self, runtime: str, path: Path, session: Session, outputs: str, parameters: int = 0
     ) -> None:
         self.runtime_name = runtime
         self.path = path
-        self.run = run
-        self.info = info
-        self.parameters = eager.parameter_count()
+        self.session = session
+        self.run = session.run
+        self.device = session.device
+        self.parameters = parameters or session.parameters
         self.outputs = outputs
         self.agreement: dict[str, Any] = {}
 
@@ -99,13 +87,10 @@ class ExportedInference:
         return {}
 
     def runtime(self) -> dict[str, Any]:
-        return {
-            "device": "cpu",
-            "runtime": self.runtime_name,
-            **self.info,
-            "exported_file": str(self.path),
-            "agreement": self.agreement,
-        }
+        info = {"device": self.device, "runtime": self.runtime_name, **self.session.info}
+        if self.agreement:
+            info |= {"exported_file": str(self.path), "agreement": self.agreement}
+        return info
 
 
 def check_runtime(model: str, framework: str, runtime: str) -> None:
@@ -160,15 +145,6 @@ def _compiled(eager: Inference) -> Inference:
         raise EvalkitError("--runtime compile runs torch models only")
     eager.compile()
     return eager
-
-
-def _require(module: str, runtime: str) -> Any:
-    import importlib
-
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        raise EvalkitError(f"--runtime {runtime} needs {module}: {INSTALL[runtime]}") from None
 
 
 def export_name(model: str, weights_sha256: str, kind: str, versions: dict[str, str]) -> str:
@@ -237,7 +213,7 @@ def _onnx_file(
     adapter: ModelAdapter, eager: Inference, batch: np.ndarray, folder: Path
 ) -> Iterator[Path]:
     """The torch model's ONNX export: from the cache, or exported now."""
-    _require("onnx", "onnxruntime")
+    require("onnx", "onnxruntime")
     with _cached(adapter, folder, "onnx", _torch_versions()) as (path, exists):
         if not exists:
             export_onnx(eager, batch, path)
@@ -247,108 +223,36 @@ def _onnx_file(
 def _onnxruntime(
     adapter: ModelAdapter, eager: Inference, batch: np.ndarray, folder: Path
 ) -> ExportedInference:
-    ort = _require("onnxruntime", "onnxruntime")
     with _onnx_file(adapter, eager, batch, folder) as path:
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = _threads(eager)
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.log_severity_level = 3
-        # idle threads sleep instead of spinning: the decode threads need those cores
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    name = session.get_inputs()[0].name
-
-    def run(inputs: np.ndarray) -> np.ndarray:
-        result: np.ndarray = session.run(None, {name: inputs})[0]
-        return result
-
-    info = {"onnxruntime": ort.__version__, "threads": options.intra_op_num_threads}
-    return ExportedInference("onnxruntime", path, run, info, eager, _outputs(eager))
+        session = open_onnx(path, _threads(eager))
+    return ExportedInference("onnxruntime", path, session, _outputs(eager), _params(eager))
 
 
 def _openvino(
     adapter: ModelAdapter, eager: Inference, batch: np.ndarray, folder: Path
 ) -> ExportedInference:
-    ov = _require("openvino", "openvino")
     with _onnx_file(adapter, eager, batch, folder) as path:
-        core = ov.Core()
-        config = {
-            # f32, not the bf16 OpenVINO picks on CPUs that have it (|Δp| ~3e-3 against eager)
-            "INFERENCE_PRECISION_HINT": "f32",
-            "PERFORMANCE_HINT": "THROUGHPUT",
-            "INFERENCE_NUM_THREADS": _threads(eager),
-        }
-        compiled = core.compile_model(core.read_model(str(path)), "CPU", config)
-    streams = max(1, int(compiled.get_property("NUM_STREAMS")))
-    requests = [compiled.create_infer_request() for _ in range(streams)]
-
-    def run(inputs: np.ndarray) -> np.ndarray:
-        """The batch split across the streams, run at once (one request alone uses one)."""
-        parts = np.array_split(inputs, min(streams, len(inputs)))
-        for request, part in zip(requests, parts, strict=False):
-            request.start_async({0: part})
-        outputs = []
-        for request in requests[: len(parts)]:
-            request.wait()
-            outputs.append(request.get_output_tensor(0).data.copy())
-        return np.concatenate(outputs)
-
-    precision = compiled.get_property("INFERENCE_PRECISION_HINT")
-    info = {
-        "openvino": ov.__version__,
-        "inference_precision": getattr(precision, "type_name", str(precision)),
-        "streams": streams,
-        "threads": int(compiled.get_property("INFERENCE_NUM_THREADS")),
-    }
-    return ExportedInference("openvino", path, run, info, eager, _outputs(eager))
+        session = open_openvino(path, _threads(eager))
+    return ExportedInference("openvino", path, session, _outputs(eager), _params(eager))
 
 
 def _litert(
     adapter: ModelAdapter, eager: Inference, batch: np.ndarray, folder: Path
 ) -> ExportedInference:
-    interpreter_module = _require("ai_edge_litert.interpreter", "litert")
+    require("ai_edge_litert.interpreter", "litert")
     from evalkit.models._keras import KerasInference, export_tflite
 
     assert isinstance(eager, KerasInference)  # check_runtime allows litert for Keras only
-
-    tf = eager.tf
-    versions = {"tensorflow": tf.__version__}
+    versions = {"tensorflow": eager.tf.__version__}
     with _cached(adapter, folder, "tflite", versions) as (path, exists):
         if not exists:
             export_tflite(eager, path)
-        with quiet_native_stderr():  # "INFO: Created TensorFlow Lite XNNPACK delegate"
-            interpreter = interpreter_module.Interpreter(
-                model_path=str(path), num_threads=_threads(eager)
-            )
-    runner = _LiteRTRunner(interpreter)
-    info = {
-        "litert": package_version("ai-edge-litert") or "unknown",
-        "threads": _threads(eager),
-        "delegate": "XNNPACK",
-    }
-    return ExportedInference("litert", path, runner, info, eager, _outputs(eager))
+        session = open_litert(path, _threads(eager))
+    return ExportedInference("litert", path, session, _outputs(eager), _params(eager))
 
 
-class _LiteRTRunner:
-    """Resizes the interpreter's input to each batch size it sees (one allocation per size)."""
-
-    def __init__(self, interpreter: Any) -> None:
-        self.interpreter = interpreter
-        self.input = interpreter.get_input_details()[0]["index"]
-        self.output = interpreter.get_output_details()[0]["index"]
-        self.size: int | None = None
-
-    def __call__(self, inputs: np.ndarray) -> np.ndarray:
-        interpreter = self.interpreter
-        if len(inputs) != self.size:
-            with quiet_native_stderr():
-                interpreter.resize_tensor_input(self.input, list(inputs.shape), strict=False)
-                interpreter.allocate_tensors()
-            self.size = len(inputs)
-        interpreter.set_tensor(self.input, inputs)
-        interpreter.invoke()
-        result: np.ndarray = interpreter.get_tensor(self.output).copy()
-        return result
+def _params(eager: Inference) -> int:
+    return eager.parameter_count()
 
 
 def _threads(eager: Inference) -> int:
