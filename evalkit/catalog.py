@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from evalkit._frameworks import is_installed
-from evalkit.registry import ADAPTERS, NAMED, adapter_class
+from evalkit.registry import adapter_class, adapters, plugin_adapters
 
 FRAMEWORK_OF = {"torchvision": "torch", "keras": "tensorflow"}
 
@@ -18,17 +18,37 @@ def zoo_lines(scheme: str) -> list[str]:
     return lines
 
 
+RUNTIME_FILES = {  # scheme: (module to import, extra)
+    "onnx": ("onnxruntime", "onnx"),
+    "openvino": ("openvino", "openvino"),
+    "tflite": ("ai_edge_litert", "tflite"),
+    "timm": ("timm", "timm"),
+    "torchscript": ("torch", "torch"),
+    "torch-export": ("torch", "torch"),
+    "keras-file": ("tensorflow", "tf"),
+}
+
+
+def runtime_lines() -> list[str]:
+    """Model-file and timm schemes: what each reads, and whether its runtime is installed."""
+    lines = ["model files and other runtimes (preprocessing: docs/runtimes.md):"]
+    for scheme, (module, extra) in RUNTIME_FILES.items():
+        form = getattr(adapter_class(scheme), "id_form", f"{scheme}:FILE")
+        state = "installed" if is_installed(module) else f"pip install 'evalkit[{extra}]'"
+        lines.append(f"  {form}  [{state}]")
+    for scheme, target in plugin_adapters().items():
+        lines.append(f"  {scheme}:…  (plug-in: {target})")
+    return lines
+
+
 def print_catalog() -> None:
-    print("model ids: " + ", ".join(f"{scheme}:…" for scheme in ADAPTERS))
+    print("model ids: " + ", ".join(f"{scheme}:…" for scheme in adapters()))
     print(
         "weights: --weights ID=FILE, else the framework cache below, else a download "
         "(disabled with EVALKIT_OFFLINE=1)"
     )
-    print(
-        "torch-export:FILE.pt2 and keras-file:FILE.keras read FILE.evalkit.json "
-        "(classes, preprocessing)"
-    )
-    for scheme in NAMED:
+    print("\n".join(runtime_lines()))
+    for scheme in ("torchvision", "keras"):
         framework = FRAMEWORK_OF[scheme]
         if is_installed(framework):
             print("\n".join(zoo_lines(scheme)))

@@ -8,6 +8,7 @@ as :mod:`evalkit.models.cards` describes (``--preprocess``, metadata the file ca
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar
@@ -82,26 +83,46 @@ class FileAdapter:
     def read_card(
         self, model_input: ModelInput, packed_labels: list[str] | None = None, **sources: Any
     ) -> None:
-        """Settle the card (see :mod:`evalkit.models.cards`), the label space (``packed_labels``:
-        class names the file carries) and, for ``outputs: auto``, whether the model ends in a
-        softmax (from a probe batch)."""
+        """Settle the card (see :mod:`evalkit.models.cards`) and the label space
+        (``packed_labels``: class names the file carries). When the file does not say how many
+        outputs it has, or the card says ``outputs: auto``, a probe batch of photographs tells
+        (and whether the model ends in a softmax)."""
         self.card = resolve_card(
             self.path, model_input, explicit=self.request.preprocess, **sources
         )
         outputs = model_input.num_outputs
+        if outputs is None or self.card.outputs == "auto":
+            scores = self._raw_scores()
+            outputs = scores.shape[1]
+            if self.card.outputs == "auto":
+                self.outputs_detected = True
+                self.card = replace(self.card, outputs=detect_outputs(scores))
+        self.inference.outputs = self.card.outputs  # type: ignore[attr-defined]
         named = self.card.classes is not None or outputs in (1000, 1001)
         if not named and packed_labels and len(packed_labels) == outputs:
             self.card = replace(self.card, classes=tuple(packed_labels))
         self.labels = self.card.label_space(outputs)
-        if self.card.outputs != "auto":
-            self.inference.outputs = self.card.outputs  # type: ignore[attr-defined]
-        else:
-            self.outputs_detected = True
-            self.inference.outputs = "probabilities"  # type: ignore[attr-defined]  # raw scores
-            from evalkit.tuning import probe_batch
 
-            scores = self.inference.predict(probe_batch(self, 4))
-            self.inference.outputs = detect_outputs(scores)  # type: ignore[attr-defined]
+    def _raw_scores(self) -> np.ndarray:
+        """The model's raw outputs on 4 probe photographs, or why it rejects them."""
+        from evalkit.tuning import probe_batch
+
+        batch = probe_batch(self, 4)
+        self.inference.outputs = "probabilities"  # type: ignore[attr-defined]  # no softmax
+        try:
+            scores = self.inference.predict(batch)
+        except Exception as error:  # frameworks raise many types for a shape/dtype mismatch
+            raise EvalkitError(
+                f"{self.id} failed on a probe batch of shape {batch.shape} from its "
+                f"preprocessing ({self.card.source}): {type(error).__name__}: "
+                f"{str(error).strip()[:200]}; check the input size and layout"
+            ) from None
+        if scores.ndim != 2 or len(scores) != len(batch):
+            raise EvalkitError(
+                f"{self.id} returned outputs of shape {scores.shape}; evalkit evaluates "
+                "classifiers with one score vector per image"
+            )
+        return scores
 
     def preprocess(self, image: Image.Image) -> np.ndarray:
         return self.card.transform(image)
@@ -129,6 +150,7 @@ class FileAdapter:
 
 class TorchExportAdapter(FileAdapter):
     framework = "torch"
+    id_form = "torch-export:FILE.pt2 (torch.export; card FILE.evalkit.json or --preprocess)"
     precisions: ClassVar[tuple[str, ...]] = PRECISIONS
 
     def __init__(self, request: ModelRequest) -> None:
@@ -148,13 +170,16 @@ class TorchScriptAdapter(FileAdapter):
 
     framework = "torch"
     precisions: ClassVar[tuple[str, ...]] = PRECISIONS
+    id_form = "torchscript:FILE.pt (torch.jit.load; card in the archive, beside it or --preprocess)"
 
     def __init__(self, request: ModelRequest) -> None:
         super().__init__(request)
         torch = import_torch()
         extra = {METADATA_KEY: ""}
         try:
-            module = torch.jit.load(str(self.path), map_location="cpu", _extra_files=extra)
+            with warnings.catch_warnings():  # torch.jit is deprecated, still what users have
+                warnings.simplefilter("ignore", FutureWarning)
+                module = torch.jit.load(str(self.path), map_location="cpu", _extra_files=extra)
         except Exception as error:  # torch raises RuntimeError/ValueError/… for a bad file
             first = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
             raise EvalkitError(f"cannot load TorchScript file {self.path}: {first}") from None
@@ -166,6 +191,7 @@ class TorchScriptAdapter(FileAdapter):
 
 class KerasFileAdapter(FileAdapter):
     framework = "keras"
+    id_form = "keras-file:FILE.keras (card FILE.evalkit.json or --preprocess)"
 
     def __init__(self, request: ModelRequest) -> None:
         super().__init__(request)

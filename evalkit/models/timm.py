@@ -59,7 +59,7 @@ def pretrained_cfg(name: str) -> Any:
     known = timm.list_pretrained()
     arch = name.split(".")[0]
     if name not in known and arch not in timm.list_models():
-        hint = did_you_mean(name, known) or did_you_mean(arch, timm.list_models())
+        hint = did_you_mean(arch, timm.list_models()) or did_you_mean(name, known)
         raise EvalkitError(
             f"unknown timm model {name!r}{'; ' + hint if hint else ''} "
             "(timm.list_pretrained() lists them)"

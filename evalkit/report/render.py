@@ -167,6 +167,7 @@ def _pair_numbers(pair: tables.Pair) -> dict[str, Any]:
         "only_first": len(pair.only_first),
         "only_second": len(pair.only_second),
         "p_value": pair.p_value,
+        "abs_dp": pair.abs_dp,
     }
 
 

@@ -12,7 +12,7 @@ import pandas as pd
 
 from evalkit.compare.alignment import aligned_predictions
 from evalkit.compare.stats import mcnemar_two_sided_p
-from evalkit.results import PREDICTED, RunResult, prediction_hits
+from evalkit.results import PREDICTED, RunResult, prediction_hits, prob_column
 
 # summary column -> whether higher is better (for marking the best value)
 BEST = {
@@ -104,6 +104,9 @@ class Pair:
     only_first: pd.DataFrame
     only_second: pd.DataFrame
     p_value: float
+    # |p_A(top-1) - p_B(top-1)| per sample (median, 99th percentile, max), for two runs with
+    # the same label space (an export, a quantization, a runtime of one model); else None
+    abs_dp: tuple[float, float, float] | None = None
 
 
 def pairs(runs: Sequence[LabeledRun]) -> list[Pair]:
@@ -131,7 +134,23 @@ def _pair(first: LabeledRun, second: LabeledRun) -> Pair:
         only_first=left.index[only_a].to_frame(index=False),
         only_second=left.index[only_b].to_frame(index=False),
         p_value=mcnemar_two_sided_p(int(only_a.sum()), int(only_b.sum())),
+        abs_dp=_abs_dp(first, second, left, right),
     )
+
+
+def _abs_dp(
+    first: LabeledRun, second: LabeledRun, left: pd.DataFrame, right: pd.DataFrame
+) -> tuple[float, float, float] | None:
+    """Quantiles of |Δp(top-1)| when both runs predict in the same label space."""
+    if first.run.model.label_space != second.run.model.label_space:
+        return None
+    column = prob_column(1)
+    if column not in left or column not in right:
+        return None
+    delta = np.abs(left[column].to_numpy(np.float64) - right[column].to_numpy(np.float64))
+    if not delta.size:
+        return None
+    return float(np.median(delta)), float(np.quantile(delta, 0.99)), float(delta.max())
 
 
 WNID = re.compile(r"n\d{8}")
