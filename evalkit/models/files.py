@@ -90,6 +90,7 @@ class FileAdapter:
         self.card = resolve_card(
             self.path, model_input, explicit=self.request.preprocess, **sources
         )
+        self._check_input(model_input)
         outputs = model_input.num_outputs
         if outputs is None or self.card.outputs == "auto":
             scores = self._raw_scores()
@@ -102,6 +103,22 @@ class FileAdapter:
         if not named and packed_labels and len(packed_labels) == outputs:
             self.card = replace(self.card, classes=tuple(packed_labels))
         self.labels = self.card.label_space(outputs)
+
+    def _check_input(self, found: ModelInput) -> None:
+        """A card must give the layout and size the file's input shape says (when it does)."""
+        if found.size is None:
+            return
+        transform = self.card.transform
+        if transform.layout != found.layout:
+            raise EvalkitError(
+                f"{self.id}: the preprocessing gives {transform.layout} but the model takes "
+                f'{found.layout}; fix "layout" in {self.card.source}'
+            )
+        if transform.crop != found.size:
+            raise EvalkitError(
+                f"{self.id}: the preprocessing crops {transform.crop} px but the model takes "
+                f'{found.size} px; fix "crop" in {self.card.source}'
+            )
 
     def _raw_scores(self) -> np.ndarray:
         """The model's raw outputs on 4 probe photographs, or why it rejects them."""

@@ -46,21 +46,6 @@ class RuntimeFileAdapter(FileAdapter):
             normalization=getattr(session, "normalization", None),
             packed_labels=getattr(session, "labels", None),
         )
-        self._check_input(session)
-
-    def _check_input(self, session: Session) -> None:
-        """The card's layout and crop must be what the file takes."""
-        transform, found = self.card.transform, session.model_input
-        if transform.layout != found.layout:
-            raise EvalkitError(
-                f"{self.id}: the preprocessing gives {transform.layout} but the model takes "
-                f'{found.layout}; fix "layout" in {self.card.source}'
-            )
-        if found.size is not None and transform.crop != found.size:
-            raise EvalkitError(
-                f"{self.id}: the preprocessing crops {transform.crop} px but the model takes "
-                f'{found.size} px; fix "crop" in {self.card.source}'
-            )
 
 
 class OnnxAdapter(RuntimeFileAdapter):
