@@ -34,6 +34,15 @@ def test_pair_counts_match_a_hand_count() -> None:
     assert len(pair.only_second) == int((b & ~a).sum())
     same = first.predictions["predicted"] == second.predictions["predicted"]
     assert pair.agreement == pytest.approx(same.mean())
+    delta = np.abs(first.predictions["prob1"] - second.predictions["prob1"])
+    assert pair.abs_dp == pytest.approx((delta.median(), delta.quantile(0.99), delta.max()))
+
+
+def test_abs_dp_needs_one_label_space() -> None:
+    first, second = synthetic_runs(50, ["a", "b"])
+    second.model.label_space = second.model.label_space.model_copy(update={"name": "other"})
+    (pair,) = tables.pairs(tables.label_runs([first, second]))
+    assert pair.abs_dp is None
 
 
 def test_runs_on_other_data_are_not_paired() -> None:
