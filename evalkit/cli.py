@@ -284,7 +284,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         args.model,
         args.to,
         args.out,
-        options=EvalOptions(weights=dict(args.weights)),
+        options=EvalOptions().replace(weights=dict(args.weights)),
         int8=args.int8,
         calibrate=args.calibrate,
         calibration_images=args.calibration_images,

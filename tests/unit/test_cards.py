@@ -77,7 +77,7 @@ def test_cards_and_their_sources(tmp_path: Path) -> None:
     model = tmp_path / "m.onnx"
     model.write_bytes(b"")
     found = ModelInput("NCHW", 32, 10)
-    with pytest.raises(EvalkitError, match="says nothing about its preprocessing.*presets: "):
+    with pytest.raises(EvalkitError, match=r"says nothing about its preprocessing.*presets: "):
         resolve_card(model, found)
     card = {"classes": [str(d) for d in range(10)], "preprocessing": {"resize": None}}
     (tmp_path / "m.evalkit.json").write_text(json.dumps(card))
