@@ -179,6 +179,11 @@ class EvalkitFixture:
         """``--evalkit-data`` (or ``evalkit_data``), if given."""
         return self._gate.settings.data
 
+    @property
+    def options(self) -> EvalOptions:
+        """The session's default evaluation options (``--evalkit-weights`` and friends)."""
+        return self._gate.settings.defaults
+
     def evaluate(
         self, model: str | ModelAdapter, data: str | Path | Dataset | None = None, **options: Any
     ) -> RunResult:
