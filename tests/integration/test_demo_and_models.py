@@ -48,6 +48,9 @@ def test_models_lists_both_frameworks_and_weight_locations() -> None:
     assert "torchvision:resnet50  [IMAGENET1K_V1, IMAGENET1K_V2]" in done.stdout
     assert "keras:MobileNetV2" in done.stdout
     assert "hub/checkpoints" in done.stdout and "--weights ID=FILE" in done.stdout
+    for runtime in ("onnx:FILE.onnx", "openvino:FILE.xml", "tflite:FILE.tflite", "timm:NAME"):
+        assert runtime in done.stdout
+    assert "[installed]" in done.stdout  # or the extra that installs it
 
 
 def test_runs_of_one_adapter_do_not_share_state(

@@ -74,6 +74,18 @@ def test_exported_file_reproduces_its_source(
     assert copy.model.label_space == original.model.label_space
 
 
+def test_openvino_reads_an_onnx_file_and_its_card(
+    exported: dict[str, ExportResult], demo: tuple[dict[str, str], Path], tmp_path: Path
+) -> None:
+    _, data = demo
+    onnx_file = exported["onnx"].path
+    via_ort = evaluate(f"onnx:{onnx_file}", data, _options(tmp_path))
+    via_openvino = evaluate(f"openvino:{onnx_file}", data, _options(tmp_path))
+    assert (via_ort.predictions["top1"] == via_openvino.predictions["top1"]).all()
+    assert "metadata" in str(via_openvino.model.preprocessing.source)
+    assert via_openvino.environment.runtime.fields()["inference_precision"] == "f32"
+
+
 def test_int8_tflite_is_within_its_documented_agreement(
     exported: dict[str, ExportResult], demo: tuple[dict[str, str], Path], tmp_path: Path
 ) -> None:
