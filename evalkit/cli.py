@@ -48,7 +48,9 @@ def _add_run(commands: argparse._SubParsersAction) -> None:
         action="append",
         required=True,
         metavar="ID",
-        help="model id, repeatable: torchvision:resnet50[@WEIGHTS], keras:MobileNetV2",
+        help="model id, repeatable: torchvision:resnet50[@WEIGHTS], keras:MobileNetV2, "
+        "timm:NAME[@TAG], onnx:FILE, openvino:FILE, tflite:FILE, torchscript:FILE "
+        "(evalkit models lists them)",
     )
     run.add_argument("--data", required=True, type=Path, help="image folder or CSV manifest")
     defaults = EvalOptions()

@@ -21,7 +21,7 @@ import numpy as np
 from PIL import Image
 
 from evalkit._frameworks import import_torch
-from evalkit.errors import EvalkitError
+from evalkit.errors import EvalkitError, MissingWeightsError
 from evalkit.labels import LabelSpace
 from evalkit.models._torch import TorchInference
 from evalkit.models.base import (
@@ -155,7 +155,7 @@ class TimmAdapter:
             path, looked = cached_weights(cfg)
             source = "cache"
             if path is None and is_offline():
-                raise EvalkitError(
+                raise MissingWeightsError(
                     f"weights for {request.id} are not cached ({looked}) and downloads are off "
                     f"(EVALKIT_OFFLINE=1); pass --weights {request.id}=FILE (.safetensors/.pth)"
                 )
