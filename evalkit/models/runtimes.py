@@ -220,20 +220,20 @@ def _onnx_file(
         yield path
 
 
-def _onnxruntime(
-    adapter: ModelAdapter, eager: Inference, batch: np.ndarray, folder: Path
-) -> ExportedInference:
-    with _onnx_file(adapter, eager, batch, folder) as path:
-        session = open_onnx(path, _threads(eager))
-    return ExportedInference("onnxruntime", path, session, _outputs(eager), _params(eager))
+Exporter = Callable[[ModelAdapter, Inference, np.ndarray, Path], ExportedInference]
 
 
-def _openvino(
-    adapter: ModelAdapter, eager: Inference, batch: np.ndarray, folder: Path
-) -> ExportedInference:
-    with _onnx_file(adapter, eager, batch, folder) as path:
-        session = open_openvino(path, _threads(eager))
-    return ExportedInference("openvino", path, session, _outputs(eager), _params(eager))
+def _through_onnx(runtime: str, opener: Callable[[Path, int], Session]) -> Exporter:
+    """An exporter that runs the torch model's (cached) ONNX export with ``opener``."""
+
+    def exporter(
+        adapter: ModelAdapter, eager: Inference, batch: np.ndarray, folder: Path
+    ) -> ExportedInference:
+        with _onnx_file(adapter, eager, batch, folder) as path:
+            session = opener(path, _threads(eager))
+        return ExportedInference(runtime, path, session, _outputs(eager), _params(eager))
+
+    return exporter
 
 
 def _litert(
@@ -266,8 +266,8 @@ def _outputs(eager: Inference) -> str:
     return str(getattr(eager, "outputs", "logits"))
 
 
-_EXPORTERS: dict[str, Callable[[ModelAdapter, Inference, np.ndarray, Path], ExportedInference]] = {
-    "onnxruntime": _onnxruntime,
-    "openvino": _openvino,
+_EXPORTERS: dict[str, Exporter] = {
+    "onnxruntime": _through_onnx("onnxruntime", open_onnx),
+    "openvino": _through_onnx("openvino", open_openvino),
     "litert": _litert,
 }
