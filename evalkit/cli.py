@@ -252,7 +252,8 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_export(commands: argparse._SubParsersAction) -> None:
     export = commands.add_parser(
         "export",
-        help="write a torch model as ONNX or OpenVINO IR, a Keras model as TFLite (int8 too), "
+        help="write a torch model as ONNX (int8 too) or OpenVINO IR, a Keras model as TFLite "
+        "(int8 too), "
         "with its preprocessing in the file's metadata",
     )
     export.add_argument("model", metavar="ID", help="e.g. torchvision:resnet50, keras:MobileNetV2")
@@ -261,7 +262,8 @@ def _add_export(commands: argparse._SubParsersAction) -> None:
     export.add_argument(
         "--int8",
         action="store_true",
-        help="TFLite: post-training full-integer quantization (int8 in and out)",
+        help="post-training int8 quantization on --calibrate images: ONNX (QDQ, ONNX Runtime) or "
+        "TFLite (full integer, int8 in and out)",
     )
     export.add_argument("--calibrate", type=Path, metavar="DATA", help="images for --int8")
     export.add_argument(

@@ -40,6 +40,9 @@ def exported(
         "int8": export_model(
             models["keras"], "tflite", folder / "digits-int8.tflite", int8=True, calibrate=train
         ),
+        "onnx-int8": export_model(
+            models["torch"], "onnx", folder / "digits-int8.onnx", int8=True, calibrate=train
+        ),
     }
 
 
@@ -84,6 +87,23 @@ def test_openvino_reads_an_onnx_file_and_its_card(
     assert (via_ort.predictions["top1"] == via_openvino.predictions["top1"]).all()
     assert "metadata" in str(via_openvino.model.preprocessing.source)
     assert via_openvino.environment.runtime.fields()["inference_precision"] == "f32"
+
+
+def test_int8_onnx_is_within_its_documented_agreement(
+    exported: dict[str, ExportResult], demo: tuple[dict[str, str], Path], tmp_path: Path
+) -> None:
+    models, data = demo
+    original = evaluate(models["torch"], data, _options(tmp_path))
+    quantized = evaluate(exported["onnx-int8"].model_id, data, _options(tmp_path))
+    same = (original.predictions["top1"] == quantized.predictions["top1"]).mean()
+    assert same >= INT8_MIN_AGREEMENT, same
+    dp = np.abs(original.predictions["prob1"] - quantized.predictions["prob1"]).max()
+    assert 0 < dp <= INT8_MAX_ABS_DP, dp
+    import onnx
+
+    ops = {node.op_type for node in onnx.load(str(exported["onnx-int8"].path)).graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear"} <= ops  # really quantized
+    assert "metadata" in str(quantized.model.preprocessing.source)
 
 
 def test_int8_tflite_is_within_its_documented_agreement(
@@ -251,6 +271,7 @@ def test_a_preprocessing_that_does_not_fit_the_file_is_refused(
         (("--to", "onnx", "--out", "m.onnx"), "it exports to tflite"),
         (("--to", "tflite", "--out", "m.onnx"), "writes a .tflite file"),
         (("--to", "tflite", "--out", "m.tflite", "--int8"), "--int8 needs --calibrate DATA"),
+        (("--to", "openvino", "--out", "m.xml", "--int8"), "OpenVINO int8 (NNCF) is not"),
     ],
 )
 def test_export_refusals_are_one_line(
