@@ -102,8 +102,8 @@ def open_onnx(path: Path, threads: int, device: str = "cpu") -> Session:
         result: np.ndarray = session.run(None, {first.name: inputs.astype(dtype, copy=False)})[0]
         return result.astype(np.float32, copy=False)
 
-    parameters, metadata = _onnx_extras(path)
-    metadata = {**session.get_modelmeta().custom_metadata_map, **metadata}
+    parameters = _onnx_extras(path)[0]
+    metadata = dict(session.get_modelmeta().custom_metadata_map)  # the metadata_props
     info = {
         "onnxruntime": ort.__version__,
         "threads": threads,
@@ -125,11 +125,10 @@ def open_openvino(path: Path, threads: int) -> Session:
     ov = require("openvino", "openvino")
     core = ov.Core()
     try:
-        model = core.read_model(str(path))
+        with quiet_native_stderr():  # a bad file is tried by every frontend, TF's logs
+            model = core.read_model(str(path))
     except Exception as error:  # OpenVINO raises RuntimeError with a long trace
-        raise EvalkitError(
-            f"cannot read OpenVINO model {path}: {str(error).splitlines()[0]}"
-        ) from None
+        raise EvalkitError(f"cannot read OpenVINO model {path}: {_reason(error)}") from None
     metadata = {}
     if model.has_rt_info(METADATA_KEY):
         metadata[METADATA_KEY] = model.get_rt_info(METADATA_KEY).astype(str)
@@ -172,6 +171,13 @@ def open_openvino(path: Path, threads: int) -> Session:
         "threads": int(compiled.get_property("INFERENCE_NUM_THREADS")),
     }
     return Session(run, model_input(dims, out), info, metadata, parameters)
+
+
+def _reason(error: Exception) -> str:
+    """The informative line of an OpenVINO error (it opens with "Exception from file:line")."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    told = [line for line in lines if not line.startswith("Exception from")]
+    return (told or lines or [repr(error)])[0][:200]
 
 
 def open_litert(path: Path, threads: int) -> Session:

@@ -12,8 +12,11 @@ cache for URL-only configs) where timm's loader looks, else a download (disabled
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import math
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -149,6 +152,7 @@ class TimmAdapter:
 
     def _create(self, timm: Any, name: str, cfg: Any, request: ModelRequest) -> tuple[Any, Weights]:
         path: Path | None
+        looked = "the Hugging Face cache"
         if request.weights_file is not None:
             path, source = request.weights_file, "file"
         else:
@@ -163,11 +167,14 @@ class TimmAdapter:
             raise EvalkitError(f"weights file not found: {path}")
         overlay = {"file": str(path)} if path is not None else None
         try:
-            module = timm.create_model(name, pretrained=True, pretrained_cfg_overlay=overlay)
+            with _quiet_hub():
+                module = timm.create_model(name, pretrained=True, pretrained_cfg_overlay=overlay)
         except (OSError, RuntimeError, ValueError, KeyError) as error:
             reason = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
-            raise EvalkitError(
-                f"cannot load weights for {request.id}: {reason}; pass --weights {request.id}=FILE"
+            where = f"{path}" if path is not None else f"a download (not cached: {looked})"
+            raise MissingWeightsError(
+                f"cannot load weights for {request.id} from {where}: {reason[:200]}; pass "
+                f"--weights {request.id}=FILE"
             ) from None
         return module, weights_record(path, source if path else "download", name=name)
 
@@ -187,6 +194,18 @@ class TimmAdapter:
 
     def runtime(self) -> dict[str, Any]:
         return self.inference.runtime()
+
+
+@contextlib.contextmanager
+def _quiet_hub() -> Iterator[None]:
+    """huggingface_hub logs every retry of a failed download; the one error line says it."""
+    logger = logging.getLogger("huggingface_hub")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def _label_space(num_classes: int, name: str) -> LabelSpace:
