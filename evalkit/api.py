@@ -39,7 +39,13 @@ def prepare_dataset(data: str | Path | Dataset, options: EvalOptions | None = No
         if isinstance(data, Dataset)
         else load_dataset(data, options.format, ground_truth=options.labels_file)
     )
-    return subset(dataset, limit=options.limit, per_class=options.per_class, seed=options.seed)
+    return subset(
+        dataset,
+        limit=options.limit,
+        per_class=options.per_class,
+        seed=options.seed,
+        sample=options.sample,
+    )
 
 
 def evaluate(

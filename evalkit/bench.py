@@ -33,8 +33,9 @@ from evalkit.errors import EvalkitError
 from evalkit.models.base import ModelAdapter
 from evalkit.models.runtimes import FRAMEWORK_RUNTIMES
 from evalkit.options import AUTO, EvalOptions
-from evalkit.registry import NAMED, adapter_class, load_model, parse_model_id
+from evalkit.registry import adapter_class, load_model, parse_model_id
 from evalkit.runner import load_sample
+from evalkit.schemes import NAMED
 
 WNIDS = ("n01440764", "n01443537", "n01484850", "n01491361", "n01494475")
 SEED_MODELS = ("torchvision:resnet50", "keras:MobileNetV2")
@@ -311,7 +312,7 @@ def _with_timer_ratio(timings: dict[str, float]) -> dict[str, float]:
 
 
 def _first(dataset: Dataset, n: int) -> Dataset:
-    return subset(dataset, limit=min(n, len(dataset)))
+    return subset(dataset, limit=min(n, len(dataset)), sample="first")
 
 
 PEER_LOOPS = {"torchvision:resnet50": "torch", "keras:MobileNetV2": "tf"}

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from evalkit._frameworks import is_installed
-from evalkit.registry import adapter_class, adapters, plugin_adapters
+from evalkit.registry import adapter_class
+from evalkit.schemes import adapters, plugin_adapters
 
 FRAMEWORK_OF = {"torchvision": "torch", "keras": "tensorflow"}
 

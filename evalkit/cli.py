@@ -1,4 +1,8 @@
-"""The ``evalkit`` command: a thin shell over :mod:`evalkit.api` and :mod:`evalkit.results`."""
+"""The ``evalkit`` command: a thin shell over evalkit.api and evalkit.results.
+
+Exit codes are defined in evalkit.errors: 0 ok, 1 regression, 2 usage or input error, 3 internal
+error (one line; the traceback goes to a file), 130 interrupted.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,16 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from evalkit.errors import EvalkitError
+from evalkit import __version__
+from evalkit.errors import (
+    EXIT_CODES_HELP,
+    EXIT_INTERNAL,
+    EXIT_INTERRUPTED,
+    EXIT_USAGE,
+    EvalkitError,
+    one_line,
+    write_crash_report,
+)
 from evalkit.options import (
     ALPHA,
     DEVICES,
@@ -17,6 +30,7 @@ from evalkit.options import (
     MAX_DROP,
     PRECISIONS,
     RUNTIMES,
+    SAMPLES,
     EvalOptions,
     preprocess_pair,
     weights_pair,
@@ -34,6 +48,21 @@ def _weights_pair(text: str) -> tuple[str, str]:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
+def _pair(text: str) -> tuple[str, str]:
+    baseline, sep, current = text.partition("=")
+    if not sep or not baseline.strip() or not current.strip():
+        raise argparse.ArgumentTypeError(f"expected BASELINE=CURRENT, got {text!r}")
+    return baseline.strip(), current.strip()
+
+
+def _json_flag(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help=f"print {what} as JSON on stdout (notes and errors stay on stderr)",
+    )
+
+
 def _preprocess_pair(text: str) -> tuple[str, str]:
     try:
         return preprocess_pair(text)
@@ -42,15 +71,15 @@ def _preprocess_pair(text: str) -> tuple[str, str]:
 
 
 def _add_run(commands: argparse._SubParsersAction) -> None:
+    from evalkit.schemes import id_forms
+
     run = commands.add_parser("run", help="evaluate models on a labeled image set")
     run.add_argument(
         "--model",
         action="append",
         required=True,
         metavar="ID",
-        help="model id, repeatable: torchvision:resnet50[@WEIGHTS], keras:MobileNetV2, "
-        "timm:NAME[@TAG], onnx:FILE, openvino:FILE, tflite:FILE, torchscript:FILE "
-        "(evalkit models lists them)",
+        help=f"model id, repeatable: {', '.join(id_forms())} (evalkit models lists them)",
     )
     run.add_argument("--data", required=True, type=Path, help="image folder or CSV manifest")
     defaults = EvalOptions()
@@ -63,9 +92,18 @@ def _add_run(commands: argparse._SubParsersAction) -> None:
         "(default auto; the size used is recorded)",
     )
     run.add_argument("--device", default=defaults.device, choices=DEVICES)
-    run.add_argument("--limit", type=int, help="first N images (after --per-class)")
+    run.add_argument(
+        "--limit", type=int, help="N images (after --per-class), picked as --sample says"
+    )
+    run.add_argument(
+        "--sample",
+        default=defaults.sample,
+        choices=SAMPLES,
+        help="how --limit picks: stratified (default: each class in proportion, seeded), "
+        "random (seeded) or first (the first N files in sorted order)",
+    )
     run.add_argument("--per-class", type=int, help="N images per class (stratified, seeded)")
-    _number(run, "--seed", defaults.seed, "seed for --per-class")
+    _number(run, "--seed", defaults.seed, "seed for --limit and --per-class samples")
     run.add_argument(
         "--weights",
         action="append",
@@ -90,6 +128,7 @@ def _add_run(commands: argparse._SubParsersAction) -> None:
     _add_execution(run)
     _add_durability(run, defaults)
     run.add_argument("--out", type=Path, help="output folder (default reports/<timestamp>)")
+    _json_flag(run, "a summary of each run (accuracy, failures, speed, files written)")
     run.set_defaults(handler=cmd_run)
 
 
@@ -201,7 +240,14 @@ def _add_bench(commands: argparse._SubParsersAction) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="evalkit", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="evalkit",
+        description="Evaluate pretrained image classifiers (PyTorch, TensorFlow/Keras, ONNX, "
+        "OpenVINO, TFLite, timm): accuracy with confidence intervals, per-class metrics, "
+        "honest timing, every prediction stored; compare runs and gate regressions.",
+        epilog=EXIT_CODES_HELP,
+    )
+    parser.add_argument("--version", action="version", version=f"evalkit {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     _add_run(commands)
     demo = commands.add_parser("demo", help="offline demo: digits, two tiny models, full outputs")
@@ -225,6 +271,16 @@ def build_parser() -> argparse.ArgumentParser:
         default=ALPHA,
         help=f"significance level of the one-sided test (default {ALPHA:g})",
     )
+    compare.add_argument(
+        "--pair",
+        action="append",
+        type=_pair,
+        default=[],
+        metavar="BASELINE=CURRENT",
+        help="compare these two runs (model ids, names or 1-based positions), repeatable; "
+        "default: runs with the same model id, else runs in the same position",
+    )
+    _json_flag(compare, "the comparisons")
     compare.add_argument(
         "--fail-on-regression",
         action="store_true",
@@ -334,7 +390,7 @@ def _expect_frameworks(models: Sequence[str]) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from evalkit.api import evaluate_many
-    from evalkit.report import print_summary, write_report
+    from evalkit.report import print_notes, print_summary, run_summary, write_report
     from evalkit.results import save_results
 
     args.out = args.out or default_out()
@@ -342,9 +398,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     runs = evaluate_many(args.model, args.data, run_options(args))
     out = args.out
     path = save_results(runs, out)
+    html = write_report(runs, out)["html"]
+    if args.json:
+        _print_json(
+            {"results": str(path), "report": str(html), "runs": [run_summary(r) for r in runs]}
+        )
+        print_notes(runs)
+        return 0
     print_summary(runs)
     print(f"results: {path}")
-    print(f"report: {write_report(runs, out)['html']}")
+    print(f"report: {html}")
     return 0
 
 
@@ -356,22 +419,41 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from evalkit.compare.baselines import compare_files
+    from evalkit.compare.baselines import compare_runs, pair_runs
     from evalkit.errors import RegressionError
     from evalkit.results import load_results
 
-    comparisons = compare_files(
-        load_results(args.baseline),
-        load_results(args.current),
-        max_drop=args.max_drop / 100,
-        alpha=args.alpha,
-    )
-    for comparison in comparisons:
-        print(comparison.summary())
-    regressed = [c.model for c in comparisons if c.regression]
+    pairing = pair_runs(load_results(args.baseline), load_results(args.current), args.pair)
+    limits = {"max_drop": args.max_drop / 100, "alpha": args.alpha}
+    comparisons = [compare_runs(old, new, **limits) for old, new in pairing.pairs]
+    regressed = [c.name for c in comparisons if c.regression]
+    if args.json:
+        _print_json(
+            {
+                "pairing": pairing.how,
+                "unpaired": pairing.unpaired,
+                "comparisons": [c.to_dict() for c in comparisons],
+                "regression": bool(regressed),
+            }
+        )
+    else:
+        print(f"runs paired {pairing.how}")
+        for comparison in comparisons:
+            print(comparison.summary())
+    if pairing.unpaired:
+        print(f"evalkit: note: not compared: {', '.join(pairing.unpaired)}", file=sys.stderr)
     if regressed and args.fail_on_regression:
         raise RegressionError(f"accuracy regression in {', '.join(regressed)}")
     return 0
+
+
+def _print_json(document: object) -> None:
+    """``document`` as JSON on stdout; NaN and infinities become null."""
+    import json
+
+    from evalkit.results import json_safe
+
+    print(json.dumps(json_safe(document), indent=1, allow_nan=False, default=str))
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -423,19 +505,33 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """Run one command; the exit status follows :data:`evalkit.errors.EXIT_CODES_HELP`."""
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(arguments)
     try:
         code: int = args.handler(args)
     except EvalkitError as error:
-        print(f"evalkit: error: {error}", file=sys.stderr)
-        return error.exit_code
+        return _fail(str(error), error.exit_code)
     except KeyboardInterrupt:
         print("evalkit: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     except OSError as error:  # a folder that cannot be written, a path that is a file, …
         where = f": {error.filename}" if error.filename else ""
-        print(f"evalkit: error: {error.strerror or error}{where}", file=sys.stderr)
-        return 2
+        return _fail(f"{error.strerror or error}{where}", EXIT_USAGE)
+    except Exception as error:  # a bug: one line here, the whole story in a file
+        path = write_crash_report(error, arguments)
+        message = one_line(f"{type(error).__name__}: {error}", limit=300)
+        print(
+            f"evalkit: internal error: {message}; this is a bug in evalkit, please report it "
+            f"with the traceback written to {path}",
+            file=sys.stderr,
+        )
+        return EXIT_INTERNAL
+    return code
+
+
+def _fail(message: str, code: int) -> int:
+    print(f"evalkit: error: {one_line(message)}", file=sys.stderr)
     return code
 
 

@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from evalkit.atomic import write_atomic
 from evalkit.compare.alignment import flipped_samples
 from evalkit.compare.baselines import (
     Comparison,
@@ -23,6 +22,7 @@ from evalkit.compare.baselines import (
     load_baseline,
     machine_differences,
 )
+from evalkit.csvsafe import write_csv
 from evalkit.data.datasets import Dataset
 from evalkit.errors import EvalkitError
 from evalkit.models.base import ModelAdapter
@@ -235,8 +235,7 @@ class Gate:
         if self.settings.report_dir is None:
             return None
         target = self.settings.report_dir / f"diff-{entry.name}.csv"
-        frame = flipped_samples(baseline, entry.run)
-        write_atomic(target, lambda tmp: frame.to_csv(tmp, index=False))
+        write_csv(target, flipped_samples(baseline, entry.run))
         return target
 
     def runs(self) -> list[RunResult]:

@@ -70,19 +70,27 @@ def confusion(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> np.nd
     return matrix
 
 
+def sparse(matrix: np.ndarray) -> dict[str, Any]:
+    """A matrix as its ``shape`` and non-zero ``cells`` (parallel row, column, count lists)."""
+    row, column = np.nonzero(matrix)
+    cells = {"row": row.tolist(), "column": column.tolist(), "count": matrix[row, column].tolist()}
+    return {"shape": list(matrix.shape), "cells": cells}
+
+
 def per_class(
     y_true: np.ndarray, y_pred: np.ndarray, classes: Sequence[str]
 ) -> list[dict[str, Any]]:
-    """Precision, recall (= per-class top-1 accuracy), F1 and support for every dataset class."""
+    """Precision, recall (= per-class top-1 accuracy), F1 and support for every dataset class;
+    rates to 6 decimals (ratios of counts: no information lost, a 1000-class file stays small)."""
     precision, recall, f1, support = precision_recall_fscore_support(
         y_true, y_pred, labels=np.arange(len(classes)), average=None, zero_division=0
     )
     return [
         {
             "class": name,
-            "precision": float(p),
-            "recall": float(r),
-            "f1": float(f),
+            "precision": round(float(p), 6),
+            "recall": round(float(r), 6),
+            "f1": round(float(f), 6),
             "support": int(s),
         }
         for name, p, r, f, s in zip(classes, precision, recall, f1, support, strict=True)
@@ -104,9 +112,9 @@ def classification_metrics(
         "top5": accuracy_summary(top5, confidence),
         "top1_macro": accuracy(top1, average="macro", groups=y_true),
         "per_class": per_class(y_true, y_pred, classes),
-        "confusion_matrix": {
+        "confusion_matrix": sparse(confusion(y_true, y_pred, len(classes)))
+        | {
             "rows": "true class (dataset order)",
             "columns": "predicted class (dataset order), then 'other'",
-            "matrix": confusion(y_true, y_pred, len(classes)).tolist(),
         },
     }

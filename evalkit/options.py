@@ -50,7 +50,8 @@ NOT_IDENTITY = (
     "ray_address",
 )
 # options that choose which samples are evaluated
-SUBSET = ("format", "labels_file", "limit", "per_class", "seed")
+SUBSET = ("format", "labels_file", "limit", "per_class", "seed", "sample")
+SAMPLES = ("stratified", "random", "first")  # how --limit N picks its images
 
 Pairs = tuple[tuple[str, str], ...]
 
@@ -161,6 +162,7 @@ class EvalOptions:
     limit: int | None = None
     per_class: int | None = None
     seed: int = 0
+    sample: str = "stratified"  # how ``limit`` picks images: stratified, random or first
     weights: Pairs = ()
     preprocess: Pairs = ()  # model files: model id (or "*") -> PRESET|timm:NAME|FILE.json
     class_map: Path | Pairs | None = None
@@ -206,6 +208,7 @@ class EvalOptions:
             raise EvalkitError(f"warm-up batches must be 0 or more, got {self.warmup}")
         _choice("device", self.device, DEVICES)
         _choice("data format", self.format, FORMATS)
+        _choice("--sample", self.sample, SAMPLES)
         _choice("executor", self.executor, EXECUTORS)
         _positive("shard_size", self.shard_size, "--shard-size")
         if self.resume and self.out is None:
@@ -280,9 +283,11 @@ class EvalOptions:
 
     def identity(self) -> dict[str, Any]:
         """The options that decide a run's predictions (not speed or verbosity); the seed only
-        counts when it draws a ``per_class`` sample."""
+        counts when it draws a sample, and ``sample`` only with a ``limit``."""
         chosen = {k: v for k, v in self.record().items() if k not in NOT_IDENTITY}
-        if self.per_class is None:
+        if self.limit is None:
+            chosen.pop("sample")
+        if self.per_class is None and (self.limit is None or self.sample == "first"):
             chosen.pop("seed")
         return chosen
 

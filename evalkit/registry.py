@@ -19,33 +19,7 @@ from evalkit.errors import EvalkitError
 from evalkit.models.base import ModelAdapter, ModelRequest, did_you_mean
 from evalkit.models.runtimes import accelerate, check_runtime
 from evalkit.options import EvalOptions
-
-BUILTIN: dict[str, str] = {
-    "torchvision": "evalkit.models.torchvision:TorchvisionAdapter",
-    "keras": "evalkit.models.keras:KerasApplicationAdapter",
-    "timm": "evalkit.models.timm:TimmAdapter",
-    "onnx": "evalkit.models.runtime_files:OnnxAdapter",
-    "openvino": "evalkit.models.runtime_files:OpenVinoAdapter",
-    "tflite": "evalkit.models.runtime_files:TFLiteAdapter",
-    "torchscript": "evalkit.models.files:TorchScriptAdapter",
-    "torch-export": "evalkit.models.files:TorchExportAdapter",
-    "keras-file": "evalkit.models.files:KerasFileAdapter",
-}
-NAMED = ("torchvision", "keras", "timm")  # schemes whose names may carry an @WEIGHTS tag
-ENTRY_POINTS = "evalkit.adapters"
-
-
-def plugin_adapters() -> dict[str, str]:
-    """Schemes that installed packages add (entry points; built-in schemes cannot be taken)."""
-    from importlib.metadata import entry_points
-
-    return {ep.name: ep.value for ep in entry_points(group=ENTRY_POINTS) if ep.name not in BUILTIN}
-
-
-def adapters() -> dict[str, str]:
-    """Every scheme → its ``module:Class`` target: built in, then plug-ins."""
-    return {**BUILTIN, **plugin_adapters()}
-
+from evalkit.schemes import BUILTIN, NAMED, adapters
 
 ADAPTERS = BUILTIN  # the built-in schemes (kept for callers of earlier versions)
 

@@ -16,16 +16,25 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, overload
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_serializer,
+    field_validator,
+    model_validator,
+)
 
 from evalkit.atomic import write_atomic
+from evalkit.csvsafe import restored_frame, write_csv
 from evalkit.errors import EvalkitError
 from evalkit.naming import display_name, slug
 
@@ -65,18 +74,84 @@ class ClassMetrics(Section):
     support: int
 
 
+class SparseCells(Section):
+    """The non-zero cells of a matrix as three parallel lists (row, column, count)."""
+
+    row: list[int]
+    column: list[int]
+    count: list[int]
+
+
 class ConfusionMatrix(Section):
+    """Counts of (true class, predicted class); written sparsely (``shape`` and the non-zero
+    ``cells``), so 1000 classes take kilobytes. Files written before 0.4 hold a dense
+    ``matrix``; both read back through :meth:`dense`."""
+
     rows: str
     columns: str
-    matrix: list[list[int]]
+    shape: list[int] | None = None
+    cells: SparseCells | None = None
+    matrix: list[list[int]] | None = None  # the dense form of earlier files
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ConfusionMatrix:
+        if self.matrix is not None:
+            if len({len(row) for row in self.matrix}) > 1:
+                raise ValueError("the rows of matrix differ in length")
+            return self
+        if self.shape is None or self.cells is None:
+            raise ValueError("needs shape and cells (or a dense matrix)")
+        _check_cells(self.shape, self.cells)
+        return self
+
+    def dense(self) -> np.ndarray:
+        """The full matrix (rows: true classes; columns: predicted classes, then "other")."""
+        if self.matrix is not None:
+            return np.asarray(self.matrix, dtype=np.int64).reshape(len(self.matrix), -1)
+        assert self.shape is not None and self.cells is not None  # checked on validation
+        matrix = np.zeros(self.shape, dtype=np.int64)
+        matrix[self.cells.row, self.cells.column] = self.cells.count
+        return matrix
+
+
+def _check_cells(shape: list[int], cells: SparseCells) -> None:
+    if len(shape) != 2 or min(shape) < 0:
+        raise ValueError(f"shape must be [rows, columns], got {shape}")
+    if not len(cells.row) == len(cells.column) == len(cells.count):
+        raise ValueError("cells.row, cells.column and cells.count differ in length")
+    for name, values, size in (("row", cells.row, shape[0]), ("column", cells.column, shape[1])):
+        if values and not 0 <= min(values) <= max(values) < size:
+            raise ValueError(f"cells.{name} holds an index outside the shape {shape}")
+    if cells.count and min(cells.count) < 0:
+        raise ValueError("cells.count holds a negative count")
 
 
 class Metrics(Section):
+    """Accuracy, per-class metrics (written as columns: one list per metric) and the confusion
+    matrix."""
+
     top1: Accuracy
     top5: Accuracy
     top1_macro: float | None
     per_class: list[ClassMetrics]
     confusion_matrix: ConfusionMatrix
+
+    @field_validator("per_class", mode="before")
+    @classmethod
+    def _rows(cls, value: Any) -> Any:
+        """Columns (``{"class": [...], "precision": [...]}``) or rows (earlier files)."""
+        if isinstance(value, dict):
+            lengths = {len(v) if isinstance(v, list) else -1 for v in value.values()}
+            if len(lengths) != 1 or -1 in lengths:
+                raise ValueError("per_class columns must be lists of the same length")
+            return [dict(zip(value, row, strict=True)) for row in zip(*value.values(), strict=True)]
+        return value
+
+    @field_serializer("per_class")
+    def _columns(self, rows: list[ClassMetrics]) -> dict[str, list[Any]]:
+        dumped = [row.model_dump(exclude_unset=True, by_alias=True) for row in rows]
+        names = list(dict.fromkeys(key for row in dumped for key in row))
+        return {name: [row.get(name) for row in dumped] for name in names}
 
 
 class Weights(Section):
@@ -127,6 +202,11 @@ class ModelInfo(Section):
     params: int | None = None
 
 
+class Failure(Section):
+    file: str
+    reason: str
+
+
 class DatasetInfo(Section):
     path: str
     format: str
@@ -136,6 +216,8 @@ class DatasetInfo(Section):
     fingerprint: str
     evaluated: int
     failed: int
+    ignored: list[Failure] = Field(default_factory=list)  # entries the listing passed over
+    ignored_count: int = 0  # all of them (``ignored`` keeps the first 1000)
 
 
 class Latency(Section):
@@ -161,14 +243,14 @@ class Timing(Section):
     peak_rss_mb: float
     device: str
 
+    @field_serializer("batch_latencies_ms")
+    def _microseconds(self, values: list[float]) -> list[float]:
+        """Each batch's latency to the microsecond (a 50k-image run has ~1600 of them)."""
+        return [round(v, 3) if math.isfinite(v) else v for v in values]
+
     def stage(self, *names: str) -> float:
         """Seconds of the first of ``names`` that was recorded (0 when none was)."""
         return next((self.stages_s[n] for n in names if n in self.stages_s), 0.0)
-
-
-class Failure(Section):
-    file: str
-    reason: str
 
 
 class Runtime(Section):
@@ -231,6 +313,22 @@ class RunResult(Section):
     predictions_file: str | None = None
     predictions: pd.DataFrame = Field(default_factory=pd.DataFrame, exclude=True, repr=False)
     label: str | None = Field(default=None, exclude=True)  # how reports name this run
+
+    @model_validator(mode="after")
+    def _sizes_agree(self) -> RunResult:
+        """The per-class metrics and the confusion matrix cover the dataset's classes."""
+        classes = len(self.dataset.classes)
+        matrix = self.metrics.confusion_matrix
+        rows, columns = matrix.shape or [len(matrix.matrix or []), len((matrix.matrix or [[]])[0])]
+        if classes and (rows != classes or columns not in (classes, classes + 1)):
+            raise ValueError(
+                f"metrics.confusion_matrix is {rows}x{columns} for {classes} dataset classes"
+            )
+        if self.metrics.per_class and len(self.metrics.per_class) != classes:
+            raise ValueError(
+                f"metrics.per_class has {len(self.metrics.per_class)} rows for {classes} classes"
+            )
+        return self
 
     @property
     def id(self) -> str:
@@ -358,22 +456,37 @@ class _Document(BaseModel):
     runs: list[RunResult]
 
 
-def _json_safe(value: Any) -> Any:
+def json_safe(value: Any) -> Any:
+    """``value`` with numpy scalars as Python numbers and NaN or infinities as None."""
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
+        return {k: json_safe(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
+        return [json_safe(v) for v in value]
     if isinstance(value, np.generic):
-        return _json_safe(value.item())
+        return json_safe(value.item())
     return value
 
 
 def results_json(runs: Sequence[RunResult]) -> str:
     """The text of ``results.json`` for ``runs`` (non-finite numbers become ``null``)."""
     document = {"schema_version": SCHEMA_VERSION, "runs": [run.to_dict() for run in runs]}
-    return json.dumps(_json_safe(document), indent=1, allow_nan=False)
+    return compact_json(json_safe(document)) + "\n"
+
+
+def compact_json(value: Any, level: int = 0) -> str:
+    """JSON indented one space per level, except that a list of plain values is one line: a
+    1000-class run stays readable and small (no line per number)."""
+    if isinstance(value, dict) and value:
+        pad = " " * (level + 1)
+        items = [f"{pad}{json.dumps(k)}: {compact_json(v, level + 1)}" for k, v in value.items()]
+        return "{\n" + ",\n".join(items) + "\n" + " " * level + "}"
+    if isinstance(value, list) and any(isinstance(v, dict | list) and v for v in value):
+        pad = " " * (level + 1)
+        items = [pad + compact_json(v, level + 1) for v in value]
+        return "[\n" + ",\n".join(items) + "\n" + " " * level + "]"
+    return json.dumps(value, allow_nan=False, separators=(",", ":"))
 
 
 def save_results(runs: Sequence[RunResult], out_dir: str | Path) -> Path:
@@ -385,19 +498,12 @@ def save_results(runs: Sequence[RunResult], out_dir: str | Path) -> Path:
         name = f"predictions-{stem}.csv.gz"
         name = name if name not in used else f"predictions-{number}-{stem}.csv.gz"
         used.add(name)
-        write_atomic(out / name, _predictions_writer(run.predictions))
+        write_csv(out / name, run.predictions, compression="gzip")
         run.predictions_file = name
     text = results_json(runs)
     target = out / RESULTS_FILE
     write_atomic(target, lambda tmp: tmp.write_text(text))
     return target
-
-
-def _predictions_writer(frame: pd.DataFrame) -> Callable[[Path], None]:
-    def write(path: Path) -> None:
-        frame.to_csv(path, index=False, compression="gzip")
-
-    return write
 
 
 def _field(location: Sequence[int | str]) -> str:
@@ -457,8 +563,9 @@ def _read_predictions(folder: Path, name: str | None) -> pd.DataFrame:
     if not name:
         return pd.DataFrame()
     try:
-        return pd.read_csv(
+        frame = pd.read_csv(
             folder / name, compression="gzip", keep_default_na=False, dtype=TEXT_COLUMNS
         )
     except (OSError, ValueError, EOFError) as error:
         raise EvalkitError(f"cannot read predictions file {folder / name}: {error}") from None
+    return restored_frame(frame, TEXT_COLUMNS)

@@ -20,7 +20,7 @@ import numpy as np
 
 from evalkit.allocator import release_free_memory
 from evalkit.data.datasets import Sample
-from evalkit.data.decode import DecodeError, decode_image
+from evalkit.data.decode import DecodeError, decode_image, read_image_file
 from evalkit.errors import EvalkitError
 from evalkit.faults import fault_point
 from evalkit.metrics import topk_indices
@@ -48,9 +48,11 @@ class Loaded:
 def load_sample(preprocess: Callable[..., np.ndarray], index: int, sample: Sample) -> Loaded:
     start = time.perf_counter()
     try:
-        data = sample.path.read_bytes()
+        data = read_image_file(sample.path)
     except OSError as error:
         return Loaded(index, None, f"cannot read: {error.strerror or error}")
+    except DecodeError as error:
+        return Loaded(index, None, str(error))
     read = time.perf_counter()  # the file's identity (sha256) is the plan's, hashed once there
     try:
         image = decode_image(data)
@@ -59,8 +61,8 @@ def load_sample(preprocess: Callable[..., np.ndarray], index: int, sample: Sampl
     decoded = time.perf_counter()
     try:
         array = preprocess(image)
-    except (ValueError, OSError) as error:
-        return Loaded(index, None, f"cannot preprocess: {error}")
+    except (ValueError, OSError, MemoryError) as error:
+        return Loaded(index, None, f"cannot preprocess: {error or type(error).__name__}")
     done = time.perf_counter()
     return Loaded(index, array, None, read - start, decoded - read, done - decoded)
 

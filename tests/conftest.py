@@ -35,6 +35,13 @@ os.environ["KERAS_HOME"] = str(_HOME / "keras")
 os.environ["EVALKIT_CACHE"] = str(_SHARED / "evalkit-cache")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+# Some tests import keras (hence tensorflow) directly; torch must be imported first in a
+# process that also runs torch models (see evalkit._frameworks), whatever order tests run in.
+from evalkit._frameworks import import_torch, is_installed  # noqa: E402
+
+if is_installed("torch"):
+    import_torch()
+
 
 @pytest.fixture(scope="session")
 def photos() -> list[Image.Image]:

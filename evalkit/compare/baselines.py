@@ -20,7 +20,7 @@ from evalkit.results import RESULTS_FILE, RunResult, load_results
 
 @dataclass(frozen=True)
 class Comparison:
-    model: str
+    model: str  # the current run's id
     n: int
     baseline_top1: float
     current_top1: float
@@ -29,6 +29,31 @@ class Comparison:
     p_value: float
     max_drop: float = MAX_DROP
     alpha: float = ALPHA
+    baseline: str | None = None  # the baseline run's id, when it differs from ``model``
+
+    @property
+    def name(self) -> str:
+        """How the comparison is named: the model, or ``baseline -> current`` when ids differ."""
+        if self.baseline is None or self.baseline == self.model:
+            return self.model
+        return f"{display_name(self.baseline)} -> {display_name(self.model)}"
+
+    def to_dict(self) -> dict[str, object]:
+        """The comparison for ``--json``: both ids, the counts, the test and the verdict."""
+        return {
+            "baseline": self.baseline or self.model,
+            "current": self.model,
+            "n": self.n,
+            "baseline_top1": self.baseline_top1,
+            "current_top1": self.current_top1,
+            "delta": self.delta,
+            "newly_wrong": self.worse,
+            "newly_right": self.better,
+            "p_value": self.p_value,
+            "max_drop": self.max_drop,
+            "alpha": self.alpha,
+            "regression": self.regression,
+        }
 
     @property
     def delta(self) -> float:
@@ -41,7 +66,7 @@ class Comparison:
     def summary(self) -> str:
         verdict = "REGRESSION" if self.regression else "ok"
         return (
-            f"{self.model}: {verdict}: top-1 {100 * self.baseline_top1:.2f}% -> "
+            f"{self.name}: {verdict}: top-1 {100 * self.baseline_top1:.2f}% -> "
             f"{100 * self.current_top1:.2f}% ({100 * self.delta:+.2f} points, n={self.n}); "
             f"{self.worse} samples newly wrong, {self.better} newly right; McNemar p="
             f"{self.p_value:.3g} (regression = drop >= {100 * self.max_drop:g} points and "
@@ -65,21 +90,70 @@ def compare_runs(
         p_value=mcnemar_worse_p(worse, better),
         max_drop=max_drop,
         alpha=alpha,
+        baseline=baseline.id,
+    )
+
+
+@dataclass(frozen=True)
+class Pairing:
+    """Which baseline run each current run is compared with, and how that was decided."""
+
+    pairs: list[tuple[RunResult, RunResult]]
+    how: str  # "by model id", "by position (model ids differ)" or "as given (--pair)"
+    unpaired: list[str]  # runs of either file left out
+
+
+def _find(runs: Sequence[RunResult], key: str, side: str) -> RunResult:
+    """A run by id, by its shortened display name, or by 1-based position."""
+    for run in runs:
+        if key in (run.id, run.name, display_name(run.id)):
+            return run
+    if key.isdigit() and 1 <= int(key) <= len(runs):
+        return runs[int(key) - 1]
+    names = ", ".join(f"{i + 1}: {run.id}" for i, run in enumerate(runs))
+    raise EvalkitError(f"--pair: the {side} file has no run {key!r}; it has {names}")
+
+
+def pair_runs(
+    baseline: Sequence[RunResult],
+    current: Sequence[RunResult],
+    given: Sequence[tuple[str, str]] = (),
+) -> Pairing:
+    """Pair runs as ``given`` (``BASELINE=CURRENT`` keys), else by model id, else by position.
+
+    Position pairing applies when no id is shared and both files hold as many runs, e.g. the
+    same model file evaluated from two different paths.
+    """
+    if given:
+        pairs = [(_find(baseline, b, "baseline"), _find(current, c, "current")) for b, c in given]
+        return Pairing(pairs, "as given (--pair)", [])
+    before = {run.id: run for run in baseline}
+    pairs = [(before[run.id], run) for run in current if run.id in before]
+    if pairs:
+        paired = {new.id for _, new in pairs}
+        left = [r.id for r in baseline if r.id not in paired]
+        left += [r.id for r in current if r.id not in paired]
+        return Pairing(pairs, "by model id", left)
+    if len(baseline) == len(current):
+        return Pairing(
+            list(zip(baseline, current, strict=True)), "by position (model ids differ)", []
+        )
+    raise EvalkitError(
+        "the two results files share no model id and hold different numbers of runs "
+        f"(baseline: {', '.join(before)}; current: {', '.join(r.id for r in current)}); "
+        "name the pairs with --pair BASELINE=CURRENT (ids, names or positions)"
     )
 
 
 def compare_files(
-    baseline: Sequence[RunResult], current: Sequence[RunResult], **limits: float
+    baseline: Sequence[RunResult],
+    current: Sequence[RunResult],
+    pairs: Sequence[tuple[str, str]] = (),
+    **limits: float,
 ) -> list[Comparison]:
-    """Compare the runs of the same model id in two results files."""
-    before = {run.id: run for run in baseline}
-    pairs = [(before[run.id], run) for run in current if run.id in before]
-    if not pairs:
-        raise EvalkitError(
-            "the two results files share no model id "
-            f"(baseline: {', '.join(before)}; current: {', '.join(r.id for r in current)})"
-        )
-    return [compare_runs(old, new, **limits) for old, new in pairs]
+    """Compare the runs of two results files, paired by :func:`pair_runs`."""
+    pairing = pair_runs(baseline, current, pairs)
+    return [compare_runs(old, new, **limits) for old, new in pairing.pairs]
 
 
 def machine_differences(current: RunResult, baseline: RunResult) -> list[str]:

@@ -11,11 +11,30 @@ from pathlib import Path
 
 import pandas as pd
 
+from evalkit.data.listing import Listing
 from evalkit.errors import EvalkitError
 from evalkit.labels import LabelSpace, imagenet_val_ground_truth
+from evalkit.options import SAMPLES
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
+IMAGE_EXTENSIONS = (
+    ".jpg",
+    ".jpeg",
+    ".jpe",
+    ".jfif",
+    ".png",
+    ".ppm",
+    ".pgm",
+    ".pbm",
+    ".pnm",
+    ".bmp",
+    ".dib",
+    ".gif",  # the first frame, as torchvision's and Keras' loaders read it
+    ".tif",
+    ".tiff",
+    ".webp",
+)
 FORMATS = ("auto", "imagefolder", "csv", "imagenet-val")
+IGNORED_LISTED = 1000  # ignored entries kept by name; the count covers all of them
 
 
 @dataclass(frozen=True)
@@ -33,6 +52,12 @@ class Dataset:
     samples: tuple[Sample, ...]
     classes: tuple[str, ...]
     subset: str = "all"
+    ignored: tuple[tuple[str, str], ...] = ()  # (path relative to the root, why) per entry
+
+    def describe_ignored(self) -> dict[str, object]:
+        """What the listing passed over, with reasons (the first IGNORED_LISTED entries)."""
+        listed = [{"file": f, "reason": r} for f, r in self.ignored[:IGNORED_LISTED]]
+        return {"ignored": listed, "ignored_count": len(self.ignored)}
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -48,37 +73,52 @@ class Dataset:
             "n": len(self.samples),
             "classes": list(self.classes),
             "subset": self.subset,
+            **self.describe_ignored(),
         }
 
 
-def _is_image(path: Path) -> bool:
-    return path.suffix.lower() in IMAGE_EXTENSIONS and path.is_file()
-
-
-def _make(root: Path, fmt: str, samples: list[Sample]) -> Dataset:
+def _make(
+    root: Path, fmt: str, samples: list[Sample], ignored: list[tuple[str, str]] | None = None
+) -> Dataset:
     if not samples:
         raise EvalkitError(
             f"no images found in {root} ({fmt}); expected files ending in "
             f"{', '.join(IMAGE_EXTENSIONS)}"
+            + (
+                f" ({len(ignored)} other entries ignored, e.g. {_example(ignored)})"
+                if ignored
+                else ""
+            )
         )
     classes = tuple(sorted({s.label for s in samples}))
-    return Dataset(root, fmt, tuple(samples), classes)
+    return Dataset(root, fmt, tuple(samples), classes, ignored=tuple(ignored or ()))
+
+
+def _example(ignored: list[tuple[str, str]]) -> str:
+    return f"{ignored[0][0]}: {ignored[0][1]}"
 
 
 def read_imagefolder(root: Path) -> Dataset:
-    """One sub-folder per class (the folder name is the label), images anywhere below it."""
-    folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    """One sub-folder per class (the folder name is the label), images anywhere below it.
+
+    Nothing is passed over silently: hidden entries, files at the top level, other file types,
+    broken or looping symbolic links, links to folders (not followed) and special files are
+    listed in ``ignored`` with the reason.
+    """
+    listing = Listing(root, IMAGE_EXTENSIONS)
+    folders = listing.class_folders()
     if not folders:
         raise EvalkitError(f"{root} has no class folders; an ImageFolder is ROOT/<label>/<image>")
     samples: list[Sample] = []
     for folder in folders:
-        files = sorted(p for p in folder.rglob("*") if _is_image(p))
+        files = listing.images_below(folder)
         if not files:
             raise EvalkitError(
                 f"class folder {folder} has no images; add images or remove the folder"
+                + (f" (ignored there: {_example(listing.ignored)})" if listing.ignored else "")
             )
         samples += [Sample(path, folder.name) for path in files]
-    return _make(root, "imagefolder", samples)
+    return _make(root, "imagefolder", samples, listing.ignored)
 
 
 def read_csv_manifest(path: Path) -> Dataset:
@@ -104,14 +144,15 @@ def read_imagenet_val(root: Path, ground_truth: Path | None = None) -> Dataset:
     are used. Labels are stored as wnids.
     """
     truth = _read_ground_truth(ground_truth) if ground_truth else _bundled_ground_truth()
-    files = sorted(p for p in root.iterdir() if _is_image(p))
+    listing = Listing(root, IMAGE_EXTENSIONS)
+    files = listing.images_in(root)
     unlabeled = [p.name for p in files if p.name not in truth]
     if unlabeled:
         raise EvalkitError(
             f"{len(unlabeled)} file(s) in {root} have no ground-truth label "
             f"(e.g. {unlabeled[0]}); pass --labels FILE with a line per file"
         )
-    return _make(root, "imagenet-val", [Sample(p, truth[p.name]) for p in files])
+    return _make(root, "imagenet-val", [Sample(p, truth[p.name]) for p in files], listing.ignored)
 
 
 def _bundled_ground_truth() -> dict[str, str]:
@@ -136,7 +177,7 @@ def _read_ground_truth(path: Path) -> dict[str, str]:
 def detect_format(path: Path) -> str:
     if path.is_file():
         return "csv"
-    if any(p.is_dir() for p in path.iterdir()):
+    if any(p.is_dir() and not p.name.startswith(".") for p in path.iterdir()):
         return "imagefolder"
     return "imagenet-val"
 
@@ -161,30 +202,72 @@ def load_dataset(
 
 
 def subset(
-    dataset: Dataset, *, limit: int | None = None, per_class: int | None = None, seed: int = 0
+    dataset: Dataset,
+    *,
+    limit: int | None = None,
+    per_class: int | None = None,
+    seed: int = 0,
+    sample: str = "stratified",
 ) -> Dataset:
-    """Stratified ``per_class`` sample (seeded), then the first ``limit`` samples; order kept."""
+    """``per_class`` images of each class (seeded), then ``limit`` images; file order kept.
+
+    ``limit`` takes a seeded ``stratified`` sample by default (each class in proportion to its
+    size, so 100 images of ImageNet span 100 classes, not the first one), or a seeded
+    ``random`` one, or the ``first`` N files. The recorded ``subset`` says which.
+    """
     for name, value in (("limit", limit), ("per-class", per_class)):
         if value is not None and value <= 0:
             raise EvalkitError(f"--{name} must be a positive number, got {value}")
+    if sample not in SAMPLES:
+        raise EvalkitError(f"unknown --sample {sample!r}; choose one of {', '.join(SAMPLES)}")
     samples: Sequence[Sample] = dataset.samples
     notes = []
     if per_class is not None:
         samples = _stratified(samples, per_class, seed)
         notes.append(f"per_class={per_class} seed={seed}")
-    if limit is not None:
-        samples = samples[:limit]
-        notes.append(f"limit={limit}")
+    if limit is not None and limit < len(samples):
+        notes.append(f"limit={limit} of {len(samples)} sample={sample}")
+        notes[-1] += "" if sample == "first" else f" seed={seed}"
+        samples = _limited(samples, limit, sample, seed)
     if not notes:
         return dataset
     classes = tuple(sorted({s.label for s in samples}))
     return replace(dataset, samples=tuple(samples), classes=classes, subset=" ".join(notes))
 
 
-def _stratified(samples: Sequence[Sample], per_class: int, seed: int) -> list[Sample]:
+def _limited(samples: Sequence[Sample], limit: int, how: str, seed: int) -> list[Sample]:
+    if how == "first":
+        return list(samples[:limit])
+    rng = random.Random(seed)
+    if how == "random":
+        return [samples[i] for i in sorted(rng.sample(range(len(samples)), limit))]
+    by_class = _indices_by_class(samples)
+    quotas = _proportional({label: len(indices) for label, indices in by_class.items()}, limit, rng)
+    keep = [i for label in sorted(by_class) for i in rng.sample(by_class[label], quotas[label])]
+    return [samples[i] for i in sorted(keep)]
+
+
+def _proportional(sizes: dict[str, int], total: int, rng: random.Random) -> dict[str, int]:
+    """``total`` split over classes in proportion to ``sizes`` (largest remainder; ties, and
+    classes that get one image when there are fewer images than classes, drawn by ``rng``)."""
+    count = sum(sizes.values())
+    exact = {label: total * size / count for label, size in sizes.items()}
+    quotas = {label: int(value) for label, value in exact.items()}
+    order = sorted(exact, key=lambda label: (quotas[label] - exact[label], rng.random()))
+    for label in order[: total - sum(quotas.values())]:
+        quotas[label] += 1
+    return quotas
+
+
+def _indices_by_class(samples: Sequence[Sample]) -> dict[str, list[int]]:
     by_class: dict[str, list[int]] = defaultdict(list)
     for index, sample in enumerate(samples):
         by_class[sample.label].append(index)
+    return by_class
+
+
+def _stratified(samples: Sequence[Sample], per_class: int, seed: int) -> list[Sample]:
+    by_class = _indices_by_class(samples)
     rng = random.Random(seed)
     keep: list[int] = []
     for label in sorted(by_class):

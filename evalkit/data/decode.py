@@ -3,15 +3,37 @@
 from __future__ import annotations
 
 import io
+import os
+import warnings
+from pathlib import Path
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 _HIGH_DEPTH_MODES = {"I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
+# Only raster formats are decoded, whatever a file's extension says: never PostScript/EPS (which
+# runs Ghostscript), PDF or other formats that are programs or containers.
+FORMATS = ("JPEG", "PNG", "GIF", "BMP", "DIB", "PPM", "TIFF", "WEBP")
+MAX_BYTES = 512 * 2**20  # a bigger file is refused before it is read into memory
+
+# Pillow's warnings about odd files (corrupt EXIF, truncated reads, large images it still
+# decodes) would print once per file in the middle of a run: the run records real failures.
+warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 
 
 class DecodeError(Exception):
     """An image file that cannot be used; ``str()`` is the reason recorded in ``failures``."""
+
+
+def read_image_file(path: Path) -> bytes:
+    """The bytes of an image file; :class:`DecodeError` for one bigger than ``MAX_BYTES``,
+    :class:`OSError` for one that cannot be read."""
+    with path.open("rb") as handle:
+        size = os.fstat(handle.fileno()).st_size
+        if size > MAX_BYTES:
+            raise DecodeError(f"file too large ({size / 2**20:.0f} MiB > {MAX_BYTES // 2**20} MiB)")
+        return handle.read(MAX_BYTES + 1)
 
 
 def decode_image(data: bytes) -> Image.Image:
@@ -23,15 +45,15 @@ def decode_image(data: bytes) -> Image.Image:
     if not data:
         raise DecodeError("empty file (0 bytes)")
     try:
-        image = Image.open(io.BytesIO(data))
+        image = Image.open(io.BytesIO(data), formats=FORMATS)
         image.load()
+        return _to_rgb(image)
     except UnidentifiedImageError:
-        raise DecodeError("not an image Pillow can identify") from None
+        raise DecodeError(f"not an image evalkit decodes (formats: {', '.join(FORMATS)})") from None
     except Image.DecompressionBombError as error:
         raise DecodeError(f"too large to decode safely: {error}") from None
-    except (OSError, SyntaxError, ValueError) as error:
-        raise DecodeError(f"cannot decode: {error}") from None
-    return _to_rgb(image)
+    except Exception as error:  # any failure on a hostile file is that file's, not the run's
+        raise DecodeError(f"cannot decode: {error or type(error).__name__}") from None
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:
@@ -45,6 +67,7 @@ def _to_rgb(image: Image.Image) -> Image.Image:
 def _to_8bit_gray(image: Image.Image) -> Image.Image:
     pixels = np.asarray(image)
     if image.mode == "F":
+        pixels = np.nan_to_num(pixels, nan=0.0, posinf=0.0, neginf=0.0)
         top = float(pixels.max()) or 1.0
         scaled = np.clip(pixels / top * 255.0, 0, 255)
     else:

@@ -12,19 +12,23 @@ from evalkit._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from evalkit.report.render import render_html, render_markdown, write_report
-    from evalkit.report.terminal import print_summary
+    from evalkit.report.terminal import print_notes, print_summary, run_summary
 
 _LAZY = {
     "render_html": "evalkit.report.render",
     "render_markdown": "evalkit.report.render",
     "write_report": "evalkit.report.render",
     "print_summary": "evalkit.report.terminal",
+    "print_notes": "evalkit.report.terminal",
+    "run_summary": "evalkit.report.terminal",
 }
 
 __all__ = [
+    "print_notes",
     "print_summary",
     "render_html",
     "render_markdown",
+    "run_summary",
     "write_report",
 ]
 

@@ -11,6 +11,7 @@ import jinja2
 import pandas as pd
 
 from evalkit.atomic import write_atomic
+from evalkit.csvsafe import write_csv
 from evalkit.naming import slug
 from evalkit.report import charts, gallery, tables
 from evalkit.report.format import count, markdown_cell, num, pct
@@ -88,6 +89,7 @@ def context(runs: Sequence[RunResult], title: str = "evalkit report") -> dict[st
         "stage_chart": charts.stage_split(labels, [tables.stage_split(i.run) for i in labeled]),
         "stages": [tables.stage_split(item.run) for item in labeled],
         "failures": tables.failures(labeled),
+        "ignored": tables.ignored(labeled),
         "datasets": _datasets(labeled),
         "setups": [_setup(item.run) for item in labeled],
     }
@@ -195,9 +197,8 @@ def write_report(
     for item in labeled:
         matrix = tables.confusion_frame(item.run)
         path = folder / confusion_files(labeled)[item.label]
-        write_atomic(path, lambda tmp, m=matrix: m.to_csv(tmp))  # type: ignore[misc]
-    frame = summary_csv(runs)
-    write_atomic(written["csv"], lambda tmp: frame.to_csv(tmp, index=False))
+        write_csv(path, matrix, index=True)
+    write_csv(written["csv"], summary_csv(runs))
     write_atomic(written["markdown"], lambda tmp: tmp.write_text(markdown, encoding="utf-8"))
     write_atomic(written["html"], lambda tmp: tmp.write_text(html, encoding="utf-8"))
     return written

@@ -202,7 +202,7 @@ def per_class(runs: Sequence[LabeledRun]) -> pd.DataFrame:
 def confusion_frame(run: RunResult) -> pd.DataFrame:
     """The full confusion matrix (rows: true class; columns: predicted class, then "other")."""
     classes = [str(c) for c in run.dataset.classes]
-    matrix = np.asarray(run.metrics.confusion_matrix.matrix, dtype=np.int64)
+    matrix = run.metrics.confusion_matrix.dense()
     if matrix.size == 0:
         return pd.DataFrame()
     names = readable_names(classes)
@@ -253,6 +253,20 @@ def stage_split(run: RunResult) -> dict[str, float]:
         "warm-up": timing.stage("warmup"),
         "other": timing.stage("collate") + timing.stage("postprocess"),
     }
+
+
+def ignored(runs: Sequence[LabeledRun], limit: int = 200) -> list[dict[str, Any]]:
+    """Per dataset: the entries its listing passed over (first ``limit``), with the rest counted."""
+    datasets = {item.run.dataset.path: item.run.dataset for item in runs}
+    return [
+        {
+            "data": path,
+            "files": data.ignored[:limit],
+            "more": data.ignored_count - min(limit, len(data.ignored)),
+        }
+        for path, data in datasets.items()
+        if data.ignored_count
+    ]
 
 
 def failures(runs: Sequence[LabeledRun], limit: int = 200) -> list[dict[str, Any]]:

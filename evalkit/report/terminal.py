@@ -9,6 +9,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from evalkit.errors import one_line, printable
 from evalkit.report.format import general, interval, markdown_row, num, pct
 from evalkit.results import Accuracy, RunResult
 
@@ -58,7 +59,18 @@ def comparison_table(runs: Sequence[RunResult]) -> Table:
 
 def notes(runs: Sequence[RunResult]) -> list[str]:
     """Things a reader of the table must not miss."""
-    lines = []
+    lines = [
+        f"data: evaluated a subset: {subset}"
+        for subset in dict.fromkeys(run.dataset.subset for run in runs)
+        if subset != "all"
+    ]
+    dataset = runs[0].dataset if runs else None
+    if dataset is not None and dataset.ignored_count:
+        first = dataset.ignored[0]
+        lines.append(
+            f"data: {dataset.ignored_count} entries not evaluated (e.g. {first.file}: "
+            f"{first.reason}); all are listed in results.json under dataset.ignored"
+        )
     for run in runs:
         weights = run.model.weights
         if weights.matches_published is False:
@@ -74,19 +86,57 @@ def notes(runs: Sequence[RunResult]) -> list[str]:
                 "evaluated ones)"
             )
         for failure in run.failures[:5]:
-            lines.append(f"{run.id}: skipped {failure.file}: {failure.reason}")
+            lines.append(f"{run.id}: skipped {printable(failure.file)}: {failure.reason}")
         if len(run.failures) > 5:
             lines.append(f"{run.id}: … {len(run.failures) - 5} more failures in results.json")
     return lines
 
 
 def print_summary(runs: Sequence[RunResult], console: Console | None = None) -> None:
+    """The comparison table on stdout, then the notes on stderr."""
     if console is None:
         console = Console()
         console = console if console.is_terminal else Console(width=150)
     console.print(comparison_table(runs))
+    print_notes(runs)
+
+
+def print_notes(runs: Sequence[RunResult]) -> None:
+    """Warnings a reader must not miss (skipped files, weights that differ, …), on stderr."""
+    import sys
+
     for line in notes(runs):
-        console.print(f"note: {line}", markup=False, highlight=False)
+        print(f"note: {one_line(line)}", file=sys.stderr)
+
+
+def _accuracy(accuracy: Accuracy) -> dict[str, float | int | None]:
+    return {
+        "value": accuracy.value,
+        "low": accuracy.low,
+        "high": accuracy.high,
+        "correct": accuracy.correct,
+        "n": accuracy.n,
+    }
+
+
+def run_summary(run: RunResult) -> dict[str, object]:
+    """One run for ``evalkit run --json``: what the table shows, machine-readable."""
+    return {
+        "model": run.id,
+        "n": run.metrics.top1.n,
+        "subset": run.dataset.subset,
+        "top1": _accuracy(run.metrics.top1),
+        "top5": _accuracy(run.metrics.top5),
+        "failures": [{"file": f.file, "reason": f.reason} for f in run.failures],
+        "batch_size": run.timing.batch_size,
+        "batch_latency_ms": {
+            "p50": run.timing.batch_latency_ms.p50,
+            "p90": run.timing.batch_latency_ms.p90,
+        },
+        "throughput_img_s": run.timing.throughput_img_s,
+        "device": run.timing.device,
+        "predictions_file": run.predictions_file,
+    }
 
 
 GATE_COLUMNS = (

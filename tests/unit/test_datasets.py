@@ -1,11 +1,12 @@
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
-from evalkit.data.datasets import load_dataset, subset
+from evalkit.data.datasets import Dataset, Sample, load_dataset, subset
 from evalkit.errors import EvalkitError
 from helpers import WNIDS, make_imagefolder
 
@@ -93,7 +94,48 @@ def test_per_class_is_stratified_seeded_and_ordered(
 
 def test_limit_and_bad_subset_sizes(imagenet_folder: Path) -> None:
     dataset = load_dataset(imagenet_folder)
+    first = subset(dataset, limit=3, sample="first")
+    assert len(first) == 3 and first.classes == WNIDS[:2]
+    assert first.subset == "limit=3 of 6 sample=first"
     limited = subset(dataset, limit=3)
-    assert len(limited) == 3 and limited.classes == WNIDS[:2]
+    assert len(limited) == 3 and limited.classes == WNIDS  # one of each class, not the first
+    assert limited.subset == "limit=3 of 6 sample=stratified seed=0"
+    assert subset(dataset, limit=6) is dataset  # the whole set is no subset
     with pytest.raises(EvalkitError, match="positive"):
         subset(dataset, limit=0)
+    with pytest.raises(EvalkitError, match="stratified, random, first"):
+        subset(dataset, limit=2, sample="middle")
+
+
+def _folder_dataset(counts: dict[str, int]) -> Dataset:
+    samples = tuple(
+        Sample(Path(f"/d/{label}/{i:04d}.png"), label)
+        for label, count in sorted(counts.items())
+        for i in range(count)
+    )
+    return Dataset(Path("/d"), "imagefolder", samples, tuple(sorted(counts)))
+
+
+def test_limit_is_a_seeded_stratified_sample_in_proportion_to_class_sizes() -> None:
+    """100 of 1000 sorted ImageNet-like classes x 50 images: 100 different classes, not the
+    first two; bigger classes get proportionally more; same seed, same sample."""
+    big = _folder_dataset({f"c{i:03d}": 50 for i in range(1000)})
+    picked = subset(big, limit=100, seed=3)
+    assert len(picked) == 100 and len(picked.classes) == 100
+    assert picked.samples == subset(big, limit=100, seed=3).samples
+    assert picked.samples != subset(big, limit=100, seed=4).samples
+    order = [big.samples.index(s) for s in picked.samples]
+    assert order == sorted(order)
+    skewed = _folder_dataset({"a": 600, "b": 300, "c": 100})
+    counts = Counter(s.label for s in subset(skewed, limit=50).samples)
+    assert counts == {"a": 30, "b": 15, "c": 5}
+    uneven = Counter(s.label for s in subset(skewed, limit=7, seed=1).samples)
+    assert sum(uneven.values()) == 7 and uneven["a"] >= uneven["b"] >= uneven["c"]
+
+
+def test_random_limit_is_seeded_and_spans_the_set() -> None:
+    big = _folder_dataset({f"c{i:03d}": 50 for i in range(100)})
+    picked = subset(big, limit=200, sample="random", seed=0)
+    assert len(picked) == 200 and len(picked.classes) > 50
+    assert picked.subset == "limit=200 of 5000 sample=random seed=0"
+    assert picked.samples == subset(big, limit=200, sample="random", seed=0).samples

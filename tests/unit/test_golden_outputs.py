@@ -47,10 +47,13 @@ def test_html_apart_from_the_charts(runs: Results) -> None:
     assert html == (EXPECTED / "report-nosvg.html.txt").read_text()
 
 
-def test_terminal_table(runs: Results) -> None:
+def test_terminal_table(runs: Results, capsys: pytest.CaptureFixture[str]) -> None:
+    """The table on stdout, the notes (skipped files, …) on stderr."""
     buffer = io.StringIO()
     print_summary(list(runs), Console(file=buffer, width=150, color_system=None))
-    assert buffer.getvalue() == (EXPECTED / "terminal.txt").read_text()
+    notes = capsys.readouterr()
+    assert buffer.getvalue() + notes.err == (EXPECTED / "terminal.txt").read_text()
+    assert notes.out == "" and notes.err.startswith("note: ")
 
 
 def test_comparisons_and_gate_summary(runs: Results) -> None:

@@ -14,6 +14,7 @@ from sklearn.metrics import (
 )
 
 from evalkit import metrics
+from evalkit.results import ConfusionMatrix
 
 
 @pytest.mark.parametrize("seed", range(5))
@@ -61,9 +62,9 @@ def test_confusion_and_per_class_match_sklearn(seed: int) -> None:
     p, r, f, s = precision_recall_fscore_support(
         y_true, y_pred, labels=np.arange(c), average=None, zero_division=0
     )
-    assert [row["precision"] for row in rows] == pytest.approx(p)
-    assert [row["recall"] for row in rows] == pytest.approx(r)
-    assert [row["f1"] for row in rows] == pytest.approx(f)
+    assert [row["precision"] for row in rows] == pytest.approx(p, abs=5e-7)  # 6 decimals
+    assert [row["recall"] for row in rows] == pytest.approx(r, abs=5e-7)
+    assert [row["f1"] for row in rows] == pytest.approx(f, abs=5e-7)
     assert [row["support"] for row in rows] == s.tolist()
 
 
@@ -89,4 +90,10 @@ def test_classification_metrics_sections() -> None:
     assert result["top1"]["average"] == "micro"
     assert result["top5"]["value"] == pytest.approx(0.75)
     assert result["top1"]["low"] < 0.5 < result["top1"]["high"]
-    assert result["confusion_matrix"]["matrix"] == [[1, 0, 0, 1], [1, 0, 0, 0], [0, 0, 1, 0]]
+    matrix = ConfusionMatrix.model_validate(result["confusion_matrix"]).dense()
+    assert matrix.tolist() == [[1, 0, 0, 1], [1, 0, 0, 0], [0, 0, 1, 0]]
+    assert result["confusion_matrix"]["cells"] == {
+        "row": [0, 0, 1, 2],
+        "column": [0, 3, 0, 2],
+        "count": [1, 1, 1, 1],
+    }
