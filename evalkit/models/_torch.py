@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -11,16 +13,45 @@ from evalkit._frameworks import import_torch
 from evalkit.errors import EvalkitError
 from evalkit.models.base import Execution, choose_device
 
+SAVE_HINT = "save the weights with torch.save(model.state_dict(), FILE)"
+
+
+def _check_format(path: Path) -> None:
+    """Refuse a file that is neither torch.save's zip archive nor a pickle (text, an image, …)."""
+    with path.open("rb") as handle:
+        head = handle.read(4)
+    if not (head.startswith(b"PK\x03\x04") or head[:1] == b"\x80"):
+        raise EvalkitError(f"{path} is not a PyTorch weights file; {SAVE_HINT}")
+
+
+def _load_failure(path: Path, error: Exception) -> EvalkitError:
+    """Why ``torch.load(weights_only=True)`` refused ``path``, without PyTorch's advice to
+    disable the protection."""
+    text = str(error)
+    found = re.search(r"unsupported GLOBAL (\S+)", text)
+    if found or "Unsupported operand" in text or "Unsupported global" in text:
+        what = f" (it refers to {found.group(1)})" if found else ""
+        return EvalkitError(
+            f"{path} is a pickle that holds more than tensors{what}. evalkit loads weights with "
+            "torch.load(weights_only=True), which refuses code in a weights file so that "
+            f"loading it cannot run anything; {SAVE_HINT}"
+        )
+    first = next((line for line in text.splitlines() if line.strip()), type(error).__name__)
+    return EvalkitError(f"{path} is not a readable PyTorch weights file ({first}); {SAVE_HINT}")
+
 
 def load_state_dict(path: Path) -> dict[str, Any]:
     """Load a state_dict file safely (``weights_only=True``), or say why it cannot be used."""
     torch = import_torch()
     if not path.is_file():
         raise EvalkitError(f"weights file not found: {path}")
+    _check_format(path)
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # the unpickler warns about protocols before failing
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises several unrelated types for a bad file
-        raise EvalkitError(f"cannot load weights file {path}: {error}".splitlines()[0]) from None
+        raise _load_failure(path, error) from None
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
     if not isinstance(state, dict):

@@ -111,4 +111,4 @@ def test_bad_weights_flag_and_corrupt_weights(imagenet_folder: Path, tmp_path: P
         "--out",
         tmp_path / "out",
     )
-    assert_user_error(done, "cannot load weights file", "bad.pth")
+    assert_user_error(done, "bad.pth is not a PyTorch weights file", "torch.save(")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -108,8 +109,31 @@ def test_wrong_state_dict_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(EvalkitError, match="does not fit torchvision:resnet18"):
         load_model("torchvision:resnet18", device="cpu", weights={"torchvision:resnet18": path})
     path.write_bytes(b"garbage")
-    with pytest.raises(EvalkitError, match="cannot load weights file"):
+    with pytest.raises(EvalkitError, match=r"other\.pth is not a PyTorch weights file"):
         load_model("torchvision:resnet18", device="cpu", weights={"torchvision:resnet18": path})
+
+
+class _RunsCode:
+    def __reduce__(self) -> tuple[Any, tuple[str]]:
+        return (os.system, ("touch should-not-exist",))
+
+
+def test_pickle_with_code_is_refused_without_advice_to_disable_the_protection(
+    tmp_path: Path, recwarn: pytest.WarningsRecorder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A weights file that would run code says what it refers to and why it is refused, never
+    to turn weights_only off; torch's unpickler warning does not leak."""
+    torch = import_torch()
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "evil.pth"
+    torch.save({"fc.weight": torch.zeros(2), "payload": _RunsCode()}, path)
+    with pytest.raises(EvalkitError) as caught:
+        load_model("torchvision:resnet18", device="cpu", weights={"torchvision:resnet18": path})
+    message = str(caught.value)
+    assert "system" in message and "weights_only=True" in message and "refuses code" in message
+    assert "weights_only=False" not in message and "set to `False`" not in message
+    assert not (tmp_path / "should-not-exist").exists()
+    assert not [w for w in recwarn if "pickle" in str(w.message)]
 
 
 @pytest.mark.parametrize(
