@@ -162,3 +162,23 @@ def test_hostile_class_names_render_as_text(chrome: Any, tmp_path: Path) -> None
     assert console_errors(chrome) == []
     assert requests_made(chrome, page) == []  # the <img src=x> was never an element
     screenshot(chrome, "xss-report", tmp_path)
+
+
+def test_only_the_reports_own_script_runs(chrome: Any, demo_report: Path, tmp_path: Path) -> None:
+    """The CSP allows evalkit's script by its hash: a script an escaping bug let into the page
+    (inline or as an event handler) is blocked, while the report's own script still works."""
+    html = demo_report.read_text()
+    assert (
+        "'unsafe-inline'; script-src 'sha256-" in html and "script-src 'unsafe-inline'" not in html
+    )
+    injected = html.replace(
+        "</main>",
+        '<script>window.__pwned = 1</script><img src=x onerror="window.__pwned = 2"></main>',
+    )
+    page = tmp_path / "tampered.html"
+    page.write_text(injected)
+    open_report(chrome, page)
+    assert chrome.execute_script("return window.__pwned === undefined")
+    chrome.find_element("css selector", "#class-table th[data-sort=text]").click()
+    rows = chrome.find_elements("css selector", "#class-table tbody tr")
+    assert [r.find_element("css selector", "td").text for r in rows][:3] == ["0", "1", "2"]
