@@ -35,6 +35,7 @@ from evalkit.store import (
     runtime_identity,
     shard_table,
 )
+from evalkit.timing import load_average
 
 
 class Interrupted(EvalkitError):
@@ -56,6 +57,7 @@ class Collected:
     info: ExecutionInfo
     timings: list[ShardTiming] = field(default_factory=list)  # of the shards evaluated now
     wall: float = 0.0  # seconds spent evaluating
+    load: float | None = None  # the machine's load average when evaluating started
 
 
 def manifest(
@@ -178,7 +180,7 @@ def _fill(
         tables[shard.number] = _commit(store, cache, shard, hits, {}, ShardTiming(), cached=True)
         info.cached += len(shard.samples)
         progress.shard("cached", len(shard.samples))
-    collected = Collected([], info)
+    collected = Collected([], info, load=load_average())
     start = time.perf_counter()
     try:
         for output in executor.run(works):

@@ -242,6 +242,7 @@ class Timing(Section):
     overhead_fraction: float | None = None
     peak_rss_mb: float
     device: str
+    noise: list[str] = Field(default_factory=list)  # why these timings may be unreliable
 
     @field_serializer("batch_latencies_ms")
     def _microseconds(self, values: list[float]) -> list[float]:

@@ -7,6 +7,7 @@ dataset's classes and the model output of each class: re-scoring a stored run ne
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -37,7 +38,7 @@ from evalkit.results import (
     prediction_topk,
     predictions_frame,
 )
-from evalkit.timing import percentiles_ms, summarize
+from evalkit.timing import noise, percentiles_ms, summarize
 
 
 def score(
@@ -116,7 +117,7 @@ def run_timing(collected: Collected, options: EvalOptions, runtime: Runtime) -> 
     used = runtime.fields().get("batch_size", options.batch_size)
     batch_size, device = int(used), runtime.device
     if collected.info.executor == "local":
-        return summarize(
+        timing = summarize(
             batch_seconds=merged.batch_seconds,
             batch_sizes=merged.batch_sizes,
             batch_size=batch_size,
@@ -125,6 +126,9 @@ def run_timing(collected: Collected, options: EvalOptions, runtime: Runtime) -> 
             warmup=options.warmup,
             device=device,
         )
+        if timing.timed_batches:
+            timing.noise = noise(timing.batch_latencies_ms, collected.load, os.cpu_count())
+        return timing
     timing = summarize(
         batch_seconds=[],
         batch_sizes=[],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import resource
 import sys
 from collections.abc import Sequence
@@ -18,6 +19,35 @@ def percentiles_ms(seconds: Sequence[float]) -> dict[str, float]:
     ms = np.asarray(seconds) * 1000.0
     p50, p90, p99 = np.percentile(ms, [50, 90, 99])
     return {"p50": float(p50), "p90": float(p90), "p99": float(p99), "mean": float(ms.mean())}
+
+
+SPREAD = 0.5  # p10-p90 of batch latencies wider than this share of the median: noisy
+BUSY = 0.75  # a 1-minute load average above this share of the CPUs when timing starts: busy
+
+
+def load_average() -> float | None:
+    """The 1-minute load average (None where the platform has none)."""
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return None
+
+
+def noise(batch_ms: Sequence[float], load: float | None, cpus: int | None) -> list[str]:
+    """Why timings may not be comparable with timings taken on a quiet machine."""
+    reasons = []
+    if load is not None and cpus and load > BUSY * cpus:
+        reasons.append(
+            f"the machine was busy when timing started (load average {load:.1f} on {cpus} CPUs)"
+        )
+    if len(batch_ms) >= 5:
+        p10, p50, p90 = np.percentile(np.asarray(batch_ms), [10, 50, 90])
+        if p50 > 0 and (p90 - p10) / p50 > SPREAD:
+            spread = 100 * (p90 - p10) / p50
+            reasons.append(
+                f"batch latencies vary widely (p10-p90 spans {spread:.0f}% of the median)"
+            )
+    return reasons
 
 
 def peak_rss_mb() -> float:

@@ -12,7 +12,7 @@ import pandas as pd
 from PIL import Image, UnidentifiedImageError
 
 from evalkit.labels import LabelSpace
-from evalkit.report.tables import LabeledRun, Pair
+from evalkit.report.tables import LabeledRun, Pair, readable_names
 from evalkit.results import LABEL, PATH, TARGET, guesses
 
 THUMBNAIL = 112  # pixels, longer side
@@ -68,13 +68,14 @@ def tiles(pair: Pair, paths: pd.DataFrame, limit: int = PER_DIRECTION) -> list[T
     frames = [item.run.predictions.set_index(PATH) for item in runs]
     spaces = [LabelSpace.from_description(item.run.model.label_space) for item in runs]
     root = _root(pair.first)
+    names = readable_names(pair.first.run.dataset.classes)  # wnid -> "wnid (tench)"
     result = []
     for path in paths[PATH].head(limit):
         rows = [frame.loc[path] for frame in frames]
         result.append(
             Tile(
                 path=str(path),
-                label=str(rows[0][LABEL]),
+                label=names.get(str(rows[0][LABEL]), str(rows[0][LABEL])),
                 image=thumbnail(root / str(path)),
                 guesses=tuple(
                     (item.label, top3(row, space))

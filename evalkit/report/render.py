@@ -18,6 +18,7 @@ from evalkit.csvsafe import write_csv
 from evalkit.naming import slug
 from evalkit.report import charts, gallery, tables
 from evalkit.report.format import count, markdown_cell, num, pct
+from evalkit.report.winners import best_rows
 from evalkit.results import RunResult
 
 SMALL_LABEL_SPACE = 30  # up to this many classes, the whole confusion matrix is drawn
@@ -79,7 +80,7 @@ def context(runs: Sequence[RunResult], title: str = "evalkit report") -> dict[st
         "findings": tables.findings(summary, found),
         "runs": labeled,
         "summary": summary.to_dict("records"),
-        "best": tables.best_rows(summary),
+        "best": best_rows(summary, [item.run for item in labeled]),
         "accuracy_chart": charts.accuracy_vs_latency(summary),
         "pairs": [_pair_section(pair) for pair in found],
         "per_class": per_class.to_dict("records"),
@@ -164,7 +165,7 @@ def render_markdown(runs: Sequence[RunResult], html_name: str | None = "report.h
         .get_template("report.md.j2")
         .render(
             summary=summary.to_dict("records"),
-            best=tables.best_rows(summary),
+            best=best_rows(summary, [item.run for item in labeled]),
             pairs=[_pair_numbers(p) for p in tables.pairs(labeled)],
             worst=tables.per_class(labeled).head(10).to_dict("records"),
             labels=[item.label for item in labeled],

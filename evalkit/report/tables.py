@@ -14,16 +14,6 @@ from evalkit.compare.alignment import aligned_predictions
 from evalkit.compare.stats import mcnemar_two_sided_p
 from evalkit.results import PREDICTED, RunResult, prediction_hits, prob_column
 
-# summary column -> whether higher is better (for marking the best value)
-BEST = {
-    "top1": True,
-    "top5": True,
-    "latency_p50_ms": False,
-    "latency_p90_ms": False,
-    "latency_p99_ms": False,
-    "throughput_img_s": True,
-}
-
 
 @dataclass(frozen=True)
 class LabeledRun:
@@ -66,6 +56,7 @@ def summary(runs: Sequence[LabeledRun]) -> pd.DataFrame:
                 "latency_p90_ms": latency.p90,
                 "latency_p99_ms": latency.p99,
                 "throughput_img_s": run.timing.throughput_img_s,
+                "timing_noise": "; ".join(run.timing.noise),
                 "device": run.timing.device,
                 "batch_size": run.timing.batch_size,
                 "parameters": run.model.params,
@@ -78,19 +69,6 @@ def summary(runs: Sequence[LabeledRun]) -> pd.DataFrame:
 def _weights_mb(run: RunResult) -> float | None:
     size = run.model.weights.bytes
     return None if size is None else size / 2**20
-
-
-def best_rows(frame: pd.DataFrame) -> dict[str, int]:
-    """Column -> index of the best row, for the columns in :data:`BEST` (two runs or more)."""
-    if len(frame) < 2:
-        return {}
-    best = {}
-    for column, higher in BEST.items():
-        values = pd.to_numeric(frame[column], errors="coerce")
-        top = values.max() if higher else values.min()
-        if values.notna().any() and int((values == top).sum()) == 1:  # ties mark nothing
-            best[column] = int(values.idxmax() if higher else values.idxmin())
-    return best
 
 
 @dataclass(frozen=True)
@@ -289,9 +267,13 @@ def _fastest(summary_frame: pd.DataFrame) -> list[str]:
         return []
     fastest = summary_frame.loc[latency.idxmin()]
     ratio = latency.max() / latency.min() if latency.min() else float("nan")
+    noisy = summary_frame.loc[latency.notna() & (summary_frame["timing_noise"] != ""), "model"]
+    caveat = (
+        f" Timings of {', '.join(noisy)} may be unreliable (⚠ in the table)." if len(noisy) else ""
+    )
     return [
         f"Fastest: {fastest['model']} (batch p50 {fastest['latency_p50_ms']:.1f} ms, "
-        f"{ratio:.1f}x faster than the slowest)."
+        f"{ratio:.1f}x faster than the slowest).{caveat}"
     ]
 
 

@@ -85,6 +85,8 @@ def notes(runs: Sequence[RunResult]) -> list[str]:
                 f"cache, {execution.resumed} resumed from committed shards (timing covers the "
                 "evaluated ones)"
             )
+        if run.timing.noise:
+            lines.append(f"{run.id}: timing may be unreliable: {'; '.join(run.timing.noise)}")
         for failure in run.failures[:5]:
             lines.append(f"{run.id}: skipped {printable(failure.file)}: {failure.reason}")
         if len(run.failures) > 5:

@@ -4,25 +4,57 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
 from evalkit.report import render_html, render_markdown, tables, write_report
+from evalkit.report.winners import best_rows
 from evalkit.results import Latency, save_results
+from evalkit.scoring import rescore
+from evalkit.timing import noise
 from helpers import assert_user_error, run_cli, synthetic_runs
 
 XSS = "<img src=x onerror=alert(1)>"
 
 
-def test_summary_marks_the_best_value_per_column() -> None:
-    runs = tables.label_runs(synthetic_runs(400, ["a", "b", "c"]))
-    summary = tables.summary(runs)
-    best = tables.best_rows(summary)
-    assert best["top1"] == int(summary["top1"].idxmax())
-    assert best["latency_p50_ms"] == 0 and best["throughput_img_s"] == 0  # model 0 is faster
-    assert "latency_p90_ms" not in best  # a tie marks nothing
-    assert tables.best_rows(summary.iloc[:1]) == {}  # nothing to compare with
+def _best(runs: list[Any]) -> dict[str, int]:
+    return best_rows(tables.summary(tables.label_runs(runs)), runs)
+
+
+def test_summary_marks_only_significant_leaders() -> None:
+    """★ needs a significant lead: on 4000 images, 76% vs 80% top-1 is one (paired McNemar);
+    on 100 images it is not. Model 0's batches are 50 ms faster out of a 5 ms spread."""
+    runs = synthetic_runs(4000, ["a", "b", "c"])
+    best = _best(runs)
+    assert best["top1"] == 1 and best["latency_p50_ms"] == 0 and best["throughput_img_s"] == 0
+    assert "latency_p90_ms" not in best  # equal values: a tie marks nothing
+    close = synthetic_runs(100, ["a", "b", "c"])  # run 1 = run 0 with 2 mistakes fixed
+    frame = close[0].predictions.copy()
+    wrong = frame.index[frame["top1"] != frame["target"]][:2]
+    frame.loc[wrong, "top1"] = frame.loc[wrong, "target"]
+    close[1].predictions = frame
+    close[1].metrics = rescore(close[1])
+    assert close[1].top1 > close[0].top1 and "top1" not in _best(close)  # McNemar p = 0.5
+    assert best_rows(tables.summary(tables.label_runs(runs[:1])), runs[:1]) == {}
+
+
+def test_noisy_timing_is_flagged_and_never_wins() -> None:
+    runs = synthetic_runs(4000, ["a", "b", "c"])
+    runs[0].timing.noise = ["the machine was busy when timing started (load average 3.0 on 2 CPUs)"]
+    assert "latency_p50_ms" not in _best(runs) and "throughput_img_s" not in _best(runs)
+    html = render_html(runs)
+    assert 'title="timing may be unreliable: the machine was busy' in html
+    assert "may be unreliable (⚠ in the table)" in html
+    assert "| ⚠ 100" in render_markdown(runs)
+
+
+def test_noise_reasons() -> None:
+    assert noise([100.0] * 10, load=0.2, cpus=2) == []
+    assert "busy" in noise([100.0] * 10, load=3.0, cpus=2)[0]
+    assert "vary widely" in noise([100, 100, 100, 100, 100, 300, 40, 100], load=None, cpus=2)[0]
+    assert noise([100, 300], load=None, cpus=2) == []  # too few batches to judge
 
 
 def test_pair_counts_match_a_hand_count() -> None:
