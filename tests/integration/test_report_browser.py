@@ -119,8 +119,7 @@ def test_demo_report_loads_offline_without_errors(
         "torch-export:digits-cnn-torch.pt2",
         "keras-file:digits-cnn-keras.keras",
     ]
-    note = chrome.find_element("css selector", "#summary-table + p.note, .note").text
-    assert "only where the lead is significant" in chrome.page_source, note
+    assert "only where the lead is significant" in chrome.page_source  # ★ needs a real lead
     assert chrome.find_elements("css selector", ".tile img")  # thumbnails decoded
     assert len(chrome.find_elements("css selector", "svg")) >= 4  # charts rendered inline
     screenshot(chrome, "demo-report-1280", tmp_path)
