@@ -36,6 +36,7 @@ from evalkit.options import AUTO, EvalOptions
 from evalkit.registry import adapter_class, load_model, parse_model_id
 from evalkit.runner import load_sample
 from evalkit.schemes import NAMED
+from evalkit.timing import stage_bar
 
 WNIDS = ("n01440764", "n01443537", "n01484850", "n01491361", "n01494475")
 SEED_MODELS = ("torchvision:resnet50", "keras:MobileNetV2")
@@ -435,6 +436,12 @@ def rss_growth(root: Path, sizes: Sequence[int] = (1000, 20000)) -> dict[str, An
     return {"peak_rss_mb": peaks, "end_rss_mb": ends, "growth": high / low - 1}
 
 
+def _peers(model: str, folder: Path, cache: Path, runtime: Any, repeats: int) -> Any:
+    weights = untrained_weights(model, cache / "weights")
+    with tempfile.TemporaryDirectory(prefix="evalkit-bench-") as work:
+        return peer_comparison(model, folder, weights, Path(work), runtime, repeats)
+
+
 def run_bench(
     *,
     models: Sequence[str],
@@ -452,24 +459,30 @@ def run_bench(
     the seed models, 0 for none), written to ``out`` as JSON."""
     folder = synthetic_imagefolder(cache, images)
     dataset = read_imagefolder(folder)
-    results = [
-        bench_model(
-            model,
-            dataset,
-            batch_size=batch_size,
-            sweep=sweep,
-            options=options,
-            weights_dir=cache / "weights",
-            runtimes=runtimes,
-        )
-        for model in models
-    ]
-    for model, row in zip(models, results, strict=True):
-        if peers and model in PEER_LOOPS:
-            weights = untrained_weights(model, cache / "weights")
-            with tempfile.TemporaryDirectory(prefix="evalkit-bench-") as work:
-                runtime = row.get("recommended_runtime")
-                row["peers"] = peer_comparison(model, folder, weights, Path(work), runtime, peers)
+    steps = len(models) + (rss is True) + sum(1 for m in models if peers and m in PEER_LOOPS)
+    with stage_bar(steps, "bench") as bar:
+        results = []
+        for model in models:
+            bar.set_postfix_str(model)
+            results.append(
+                bench_model(
+                    model,
+                    dataset,
+                    batch_size=batch_size,
+                    sweep=sweep,
+                    options=options,
+                    weights_dir=cache / "weights",
+                    runtimes=runtimes,
+                )
+            )
+            bar.update()
+        for model, row in zip(models, results, strict=True):
+            if peers and model in PEER_LOOPS:
+                bar.set_postfix_str(f"{model} against a plain loop")
+                row["peers"] = _peers(model, folder, cache, row.get("recommended_runtime"), peers)
+                bar.update()
+        bar.set_postfix_str("peak memory at 1k and 20k images")
+        growth = rss_growth(cache) if rss else None
     from evalkit.environment import environment
 
     document = {
@@ -477,7 +490,7 @@ def run_bench(
         "batch_size": batch_size,
         "cores": os.cpu_count(),
         "models": results,
-        "rss": rss_growth(cache) if rss else None,
+        "rss": growth,
         "environment": environment(),
     }
     text = json.dumps(document, indent=1, default=str)

@@ -92,18 +92,7 @@ def _add_run(commands: argparse._SubParsersAction) -> None:
         "(default auto; the size used is recorded)",
     )
     run.add_argument("--device", default=defaults.device, choices=DEVICES)
-    run.add_argument(
-        "--limit", type=int, help="N images (after --per-class), picked as --sample says"
-    )
-    run.add_argument(
-        "--sample",
-        default=defaults.sample,
-        choices=SAMPLES,
-        help="how --limit picks: stratified (default: each class in proportion, seeded), "
-        "random (seeded) or first (the first N files in sorted order)",
-    )
-    run.add_argument("--per-class", type=int, help="N images per class (stratified, seeded)")
-    _number(run, "--seed", defaults.seed, "seed for --limit and --per-class samples")
+    _add_subset(run, defaults)
     run.add_argument(
         "--weights",
         action="append",
@@ -130,6 +119,21 @@ def _add_run(commands: argparse._SubParsersAction) -> None:
     run.add_argument("--out", type=Path, help="output folder (default reports/<timestamp>)")
     _json_flag(run, "a summary of each run (accuracy, failures, speed, files written)")
     run.set_defaults(handler=cmd_run)
+
+
+def _add_subset(parser: argparse.ArgumentParser, defaults: EvalOptions) -> None:
+    parser.add_argument(
+        "--limit", type=int, help="N images (after --per-class), picked as --sample says"
+    )
+    parser.add_argument(
+        "--sample",
+        default=defaults.sample,
+        choices=SAMPLES,
+        help="how --limit picks: stratified (default: each class in proportion, seeded), "
+        "random (seeded) or first (the first N files in sorted order)",
+    )
+    parser.add_argument("--per-class", type=int, help="N images per class (stratified, seeded)")
+    _number(parser, "--seed", defaults.seed, "seed for --limit and --per-class samples")
 
 
 def _number(parser: argparse.ArgumentParser, flag: str, default: int, text: str) -> None:
@@ -254,6 +258,26 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", type=Path, help="output folder (default reports/<timestamp>)")
     demo.add_argument("--cache", type=Path, help="demo data/model cache (default ~/.cache/evalkit)")
     demo.set_defaults(handler=cmd_demo)
+    _add_compare(commands)
+    report = commands.add_parser(
+        "report", help="HTML/Markdown/CSV report from saved results (never re-runs a model)"
+    )
+    report.add_argument("results", nargs="+", type=Path, help="results.json files (or folders)")
+    report.add_argument(
+        "--out",
+        type=Path,
+        help="FILE.html or a folder (default: report.html beside the first results file)",
+    )
+    report.add_argument("--title", default="evalkit report", help="page title")
+    report.set_defaults(handler=cmd_report)
+    _add_bench(commands)
+    _add_export(commands)
+    models = commands.add_parser("models", help="what can be evaluated; where weights are found")
+    models.set_defaults(handler=cmd_models)
+    return parser
+
+
+def _add_compare(commands: argparse._SubParsersAction) -> None:
     compare = commands.add_parser(
         "compare", help="compare two results files on the same samples (paired McNemar test)"
     )
@@ -287,22 +311,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="exit with status 1 when any model regressed",
     )
     compare.set_defaults(handler=cmd_compare)
-    report = commands.add_parser(
-        "report", help="HTML/Markdown/CSV report from saved results (never re-runs a model)"
-    )
-    report.add_argument("results", nargs="+", type=Path, help="results.json files (or folders)")
-    report.add_argument(
-        "--out",
-        type=Path,
-        help="FILE.html or a folder (default: report.html beside the first results file)",
-    )
-    report.add_argument("--title", default="evalkit report", help="page title")
-    report.set_defaults(handler=cmd_report)
-    _add_bench(commands)
-    _add_export(commands)
-    models = commands.add_parser("models", help="what can be evaluated; where weights are found")
-    models.set_defaults(handler=cmd_models)
-    return parser
 
 
 def _add_export(commands: argparse._SubParsersAction) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,6 +27,7 @@ from evalkit.models.cards import ModelCard
 from evalkit.preprocess import ImageTransform
 from evalkit.results import RunResult, save_results
 from evalkit.runner import load_sample
+from evalkit.timing import stage_bar
 
 VERSION = "demo-v1"
 SIZE = 32
@@ -106,11 +108,13 @@ def train_torch(folder: Path, target: Path) -> None:
     )
     optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
     inputs, labels = torch.from_numpy(x), torch.from_numpy(y)
-    for _ in range(EPOCHS):
-        for batch in torch.randperm(len(labels)).split(32):
-            optimizer.zero_grad()
-            torch.nn.functional.cross_entropy(net(inputs[batch]), labels[batch]).backward()
-            optimizer.step()
+    with stage_bar(EPOCHS, "training the torch demo model", "epoch") as bar:
+        for _ in range(EPOCHS):
+            for batch in torch.randperm(len(labels)).split(32):
+                optimizer.zero_grad()
+                torch.nn.functional.cross_entropy(net(inputs[batch]), labels[batch]).backward()
+                optimizer.step()
+            bar.update()
     net.eval()
     batch_dim = torch.export.Dim("batch")
     program = torch.export.export(net, (inputs[:4],), dynamic_shapes=({0: batch_dim},))
@@ -138,7 +142,9 @@ def train_keras(folder: Path, target: Path) -> None:
         ]
     )
     net.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy")
-    net.fit(x, y, epochs=EPOCHS, batch_size=32, verbose=0)
+    with stage_bar(EPOCHS, "training the Keras demo model", "epoch") as bar:
+        advance = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: bar.update())
+        net.fit(x, y, epochs=EPOCHS, batch_size=32, verbose=0, callbacks=[advance])
     _publish(target, lambda tmp: net.save(tmp), "probabilities", "NHWC")
 
 
@@ -196,7 +202,9 @@ def run_demo(out: Path, cache: Path | None = None) -> list[RunResult]:
 
     models, test = prepare_demo(cache)
     # evaluated afresh each time (no prediction cache): the demo shows real timings too
-    runs = evaluate_many(models, test, batch_size=64, out=out, cache=False)
+    runs = evaluate_many(
+        models, test, batch_size=64, out=out, cache=False, progress=sys.stderr.isatty()
+    )
     path = save_results(runs, out)
     print_summary(runs)
     print(f"results: {path}")

@@ -6,6 +6,7 @@ import os
 import resource
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -102,3 +103,11 @@ def summarize(
         peak_rss_mb=peak_rss_mb(),
         device=device,
     )
+
+
+def stage_bar(total: int, label: str, unit: str = "step") -> Any:
+    """A progress bar on stderr for long steps (training epochs, benchmark stages); shown only
+    on a terminal, so logs and captured output stay clean."""
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=label, unit=unit, disable=not sys.stderr.isatty(), leave=False)
