@@ -50,8 +50,12 @@ class LabelSpace:
         return len(self.keys) + self.offset
 
     def name_of(self, output: int) -> str:
-        """Human name of a model output index (``"background"`` for the offset outputs)."""
-        return self.names[output - self.offset] if output >= self.offset else "background"
+        """Human name of a model output index (``"background"`` for the offset outputs, and
+        ``"output N"`` for an index outside the space, as a tampered file may hold)."""
+        if output < self.offset:
+            return "background" if output >= 0 else f"output {output}"
+        index = output - self.offset
+        return self.names[index] if index < len(self.names) else f"output {output}"
 
     def resolve(self, label: str) -> int | None:
         """Output index for a dataset label, or None when it names no class of this space.

@@ -19,7 +19,7 @@ import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, overload
+from typing import Annotated, Any, overload
 
 import numpy as np
 import pandas as pd
@@ -74,12 +74,15 @@ class ClassMetrics(Section):
     support: int
 
 
+Count = Annotated[int, Field(ge=0, lt=2**62)]  # fits int64 sums
+
+
 class SparseCells(Section):
     """The non-zero cells of a matrix as three parallel lists (row, column, count)."""
 
     row: list[int]
     column: list[int]
-    count: list[int]
+    count: list[Count]
 
 
 class ConfusionMatrix(Section):
@@ -91,7 +94,7 @@ class ConfusionMatrix(Section):
     columns: str
     shape: list[int] | None = None
     cells: SparseCells | None = None
-    matrix: list[list[int]] | None = None  # the dense form of earlier files
+    matrix: list[list[Count]] | None = None  # the dense form of earlier files
 
     @model_validator(mode="after")
     def _consistent(self) -> ConfusionMatrix:
@@ -187,9 +190,18 @@ class Preprocessing(Section):
 
 class LabelSpaceInfo(Section):
     name: str
-    num_outputs: int
-    offset: int = 0
+    num_outputs: int = Field(ge=1)
+    offset: int = Field(default=0, ge=0)
     names: list[str] | None = None  # custom spaces: the class of each output
+
+    @model_validator(mode="after")
+    def _names_fit(self) -> LabelSpaceInfo:
+        if self.names is not None and len(self.names) != self.num_outputs - self.offset:
+            raise ValueError(
+                f"names has {len(self.names)} entries for {self.num_outputs} outputs "
+                f"(offset {self.offset})"
+            )
+        return self
 
 
 class ModelInfo(Section):
@@ -218,6 +230,13 @@ class DatasetInfo(Section):
     failed: int
     ignored: list[Failure] = Field(default_factory=list)  # entries the listing passed over
     ignored_count: int = 0  # all of them (``ignored`` keeps the first 1000)
+
+    @field_validator("classes")
+    @classmethod
+    def _unique(cls, classes: list[str]) -> list[str]:
+        if len(set(classes)) != len(classes):
+            raise ValueError("the class names repeat")
+        return classes
 
 
 class Latency(Section):
@@ -554,7 +573,11 @@ def load_results(path: str | Path) -> Results:
         raise EvalkitError(f"results file not found: {path}") from None
     except (OSError, ValueError) as error:
         raise EvalkitError(f"{path} is not an evalkit results file ({error})") from None
+    except RecursionError:
+        raise EvalkitError(f"{path} is not an evalkit results file (nested too deeply)") from None
     runs = parse_results(document, path)
+    if not runs:
+        raise EvalkitError(f"{path} holds no runs; re-create it with evalkit run")
     for run in runs:
         run.predictions = _read_predictions(path.parent, run.predictions_file)
     return Results(runs, document["schema_version"], path)
@@ -563,10 +586,38 @@ def load_results(path: str | Path) -> Results:
 def _read_predictions(folder: Path, name: str | None) -> pd.DataFrame:
     if not name:
         return pd.DataFrame()
+    if Path(name).name != name or name in (".", ".."):
+        raise EvalkitError(
+            f"{folder / RESULTS_FILE}: predictions_file {name!r} is not a file name in the "
+            "results folder; re-create the file with evalkit"
+        )
     try:
         frame = pd.read_csv(
             folder / name, compression="gzip", keep_default_na=False, dtype=TEXT_COLUMNS
         )
-    except (OSError, ValueError, EOFError) as error:
+    except Exception as error:  # gzip, zlib, CSV and pandas errors: a damaged file
         raise EvalkitError(f"cannot read predictions file {folder / name}: {error}") from None
-    return restored_frame(frame, TEXT_COLUMNS)
+    return checked_predictions(restored_frame(frame, TEXT_COLUMNS), folder / name)
+
+
+def checked_predictions(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
+    """``frame`` if it has the columns reports and comparisons read, with numbers in them."""
+    tops = [c for c in frame.columns if c.startswith("top") and c[3:].isdigit()]
+    needed = [PATH, LABEL, TARGET, PREDICTED, *tops, *(prob_column(int(c[3:])) for c in tops)]
+    missing = [column for column in needed if column not in frame.columns]
+    if missing or not tops:
+        raise EvalkitError(
+            f"predictions file {path} lacks the column(s) {', '.join(missing) or 'top1'}; "
+            "re-create it with evalkit"
+        )
+    for column in needed[2:]:
+        if column == PREDICTED:
+            continue
+        values = pd.to_numeric(frame[column], errors="coerce")
+        if values.isna().any():
+            raise EvalkitError(
+                f"predictions file {path}: column {column} holds a value that is not a number "
+                f"(row {int(values.isna().to_numpy().argmax()) + 1}); re-create it with evalkit"
+            )
+        frame[column] = values.astype(np.float64 if column.startswith("prob") else np.int64)
+    return frame

@@ -49,6 +49,12 @@ def aligned_predictions(
         check_comparable(baseline, current)
     else:
         check_same_data(baseline, current)
+    for run in (baseline, current):
+        if PATH not in run.predictions:
+            raise EvalkitError(
+                f"{run.id}: the results hold no per-image predictions (predictions_file), which "
+                "a paired comparison needs; re-create the results with evalkit run"
+            )
     left = baseline.predictions.set_index(PATH)
     right = current.predictions.set_index(PATH)
     paths = left.index.intersection(right.index)

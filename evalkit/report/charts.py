@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import io
+import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 import pandas as pd
+
+# a chart of runs without timings has no labelled artists; an empty legend is not news
+warnings.filterwarnings("ignore", message="No artists with labels found", category=UserWarning)
 
 PALETTE = ("#2563eb", "#dc2626", "#059669", "#d97706", "#7c3aed", "#0891b2", "#db2777")
 RC: dict[str, Any] = {
