@@ -108,7 +108,7 @@ def broken_files(base: Image.Image, rng: random.Random) -> Iterator[tuple[str, b
             for _ in range(8):
                 damaged[rng.randrange(len(damaged))] = rng.randrange(256)
             yield f"flipped-{flip}.{ext}", bytes(damaged)
-        for copy in range(5):
+        for copy in range(6):
             yield f"random-{copy}.{ext}", rng.randbytes(rng.randrange(1, 2000))
         yield f"header-garbage.{ext}", data[:24] + rng.randbytes(200)
     yield "postscript.png", b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\nshowpage\n"
