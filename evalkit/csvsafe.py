@@ -36,11 +36,18 @@ def _map_text(
 ) -> pd.DataFrame:
     out = frame.copy()
     for column in columns if columns is not None else out.columns:
-        if column in out and out[column].dtype == object:
+        if column in out.columns and _is_text(out[column]):
             out[column] = out[column].map(change)
     out.columns = pd.Index([change(c) for c in out.columns])
     out.index = pd.Index([change(i) for i in out.index], name=change(out.index.name))
     return out
+
+
+def _is_text(values: Any) -> bool:
+    """A column of Python objects or pandas strings (a duplicated name gives a frame: no)."""
+    return isinstance(values, pd.Series) and (
+        values.dtype == object or pd.api.types.is_string_dtype(values.dtype)
+    )
 
 
 def inert_frame(frame: pd.DataFrame) -> pd.DataFrame:
