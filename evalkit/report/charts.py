@@ -11,7 +11,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-
 PALETTE = ("#2563eb", "#dc2626", "#059669", "#d97706", "#7c3aed", "#0891b2", "#db2777")
 RC: dict[str, Any] = {
     "svg.fonttype": "none",  # text stays text: small, selectable, and XML-escaped
