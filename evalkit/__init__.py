@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from evalkit.results import Results, RunResult, load_results, save_results
     from evalkit.scoring import rescore
 
-__version__ = "0.3.0"
+__version__ = "0.4.0"
 
 _LAZY = {
     "evaluate": "evalkit.api",

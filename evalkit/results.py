@@ -38,7 +38,7 @@ from evalkit.csvsafe import restored_frame, write_csv
 from evalkit.errors import EvalkitError
 from evalkit.naming import display_name, slug
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: sparse confusion matrix, per-class columns (1 still reads)
 RESULTS_FILE = "results.json"
 # prediction columns that hold text even when they look like numbers (class "3", file "001")
 TEXT_COLUMNS = {"path": str, "label": str, "predicted": str}

@@ -73,7 +73,9 @@ def test_golden_v1_file_round_trips_unchanged(tmp_path: Path) -> None:
     assert run.model.preprocessing.crop == 32 and run.timing.device == "cpu"
     assert run.failures[0].file == "3/broken.png" and len(run.predictions) == 540
     save_results(results, tmp_path)
-    assert as_rows(json.loads((tmp_path / "results.json").read_text())) == original
+    again = as_rows(json.loads((tmp_path / "results.json").read_text()))
+    assert again.pop("schema_version") == 2 and original.pop("schema_version") == 1
+    assert again == original
     for stored in results:  # scoring today gives the metrics evalkit 0.1 wrote (6 decimals)
         again = rescore(stored)
         assert again.top1 == stored.metrics.top1 and again.top5 == stored.metrics.top5
@@ -115,7 +117,7 @@ def _tampered(tmp_path: Path, change: str) -> Path:
     [
         ("wrong type", r"results.json: field runs\[1\]\.metrics\.top1\.value: Input should be a "),
         ("missing section", r"results.json: field runs\[1\]\.dataset: missing"),
-        ("newer", "has schema_version 2; this evalkit reads up to 1: upgrade evalkit"),
+        ("newer", "has schema_version 3; this evalkit reads up to 2: upgrade evalkit"),
     ],
 )
 def test_invalid_results_name_the_file_and_field(tmp_path: Path, change: str, message: str) -> None:
