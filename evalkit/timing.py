@@ -22,7 +22,7 @@ def percentiles_ms(seconds: Sequence[float]) -> dict[str, float]:
     return {"p50": float(p50), "p90": float(p90), "p99": float(p99), "mean": float(ms.mean())}
 
 
-SPREAD = 0.5  # p10-p90 of batch latencies wider than this share of the median: noisy
+SPREAD = 0.5  # batch latencies' interquartile range wider than this share of the median: noisy
 BUSY = 0.75  # a 1-minute load average above this share of the CPUs when timing starts: busy
 
 
@@ -42,11 +42,12 @@ def noise(batch_ms: Sequence[float], load: float | None, cpus: int | None) -> li
             f"the machine was busy when timing started (load average {load:.1f} on {cpus} CPUs)"
         )
     if len(batch_ms) >= 5:
-        p10, p50, p90 = np.percentile(np.asarray(batch_ms), [10, 50, 90])
-        if p50 > 0 and (p90 - p10) / p50 > SPREAD:
-            spread = 100 * (p90 - p10) / p50
+        # quartiles, not p10-p90: one slow batch (a GC pause) is not a busy machine
+        p25, p50, p75 = np.percentile(np.asarray(batch_ms), [25, 50, 75])
+        if p50 > 0 and (p75 - p25) / p50 > SPREAD:
+            spread = 100 * (p75 - p25) / p50
             reasons.append(
-                f"batch latencies vary widely (p10-p90 spans {spread:.0f}% of the median)"
+                f"batch latencies vary widely (p25-p75 spans {spread:.0f}% of the median)"
             )
     return reasons
 
