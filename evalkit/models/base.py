@@ -15,6 +15,7 @@ from evalkit.errors import EvalkitError
 from evalkit.labels import LabelSpace
 from evalkit.naming import did_you_mean
 from evalkit.options import DEVICES, PRECISIONS, Execution
+from evalkit.preprocess import ImageTransform
 from evalkit.results import ModelInfo, Preprocessing, Weights
 
 __all__ = [
@@ -127,6 +128,20 @@ class ModelAdapter(Protocol):
     def runtime(self) -> dict[str, Any]:
         """Device, framework versions, thread counts and peak device memory so far."""
         ...
+
+
+class TransformThenInfer:
+    """What most adapters do: ``preprocess`` through ``self.transform`` (their canonical
+    preprocessing), ``predict`` through ``self.inference``."""
+
+    transform: ImageTransform
+    inference: Inference
+
+    def preprocess(self, image: Image.Image) -> np.ndarray:
+        return self.transform(image)
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        return self.inference.predict(batch)
 
 
 def sha256_file(path: Path) -> str:

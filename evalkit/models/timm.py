@@ -20,9 +20,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
-import numpy as np
-from PIL import Image
-
 from evalkit._frameworks import import_torch
 from evalkit.errors import EvalkitError, MissingWeightsError
 from evalkit.labels import LabelSpace
@@ -31,6 +28,7 @@ from evalkit.models.base import (
     PRECISIONS,
     Inference,
     ModelRequest,
+    TransformThenInfer,
     describe_model,
     did_you_mean,
     is_offline,
@@ -123,7 +121,7 @@ def cached_weights(cfg: Any) -> tuple[Path | None, str]:
     return None, "nowhere (the config names no weights)"
 
 
-class TimmAdapter:
+class TimmAdapter(TransformThenInfer):
     framework = "torch"
     precisions: ClassVar[tuple[str, ...]] = PRECISIONS
     takes_preprocess: ClassVar[bool] = False
@@ -177,12 +175,6 @@ class TimmAdapter:
                 f"--weights {request.id}=FILE"
             ) from None
         return module, weights_record(path, source if path else "download", name=name)
-
-    def preprocess(self, image: Image.Image) -> np.ndarray:
-        return self.transform(image)
-
-    def predict(self, batch: np.ndarray) -> np.ndarray:
-        return self.inference.predict(batch)
 
     def describe(self) -> ModelInfo:
         preprocessing = self.transform.describe()

@@ -10,9 +10,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, ClassVar
 
-import numpy as np
-from PIL import Image
-
 from evalkit._frameworks import import_torch
 from evalkit.errors import EvalkitError, MissingWeightsError
 from evalkit.labels import LabelSpace
@@ -21,6 +18,7 @@ from evalkit.models.base import (
     PRECISIONS,
     Inference,
     ModelRequest,
+    TransformThenInfer,
     describe_model,
     did_you_mean,
     is_offline,
@@ -113,7 +111,7 @@ def transform_of(weights: Any) -> ImageTransform:
     )
 
 
-class TorchvisionAdapter:
+class TorchvisionAdapter(TransformThenInfer):
     framework = "torch"
     precisions: ClassVar[tuple[str, ...]] = PRECISIONS
     id_form = "torchvision:NAME[@WEIGHTS]"
@@ -153,12 +151,6 @@ class TorchvisionAdapter:
         self.transform = transform_of(self.weights)
         self.labels = LabelSpace.imagenet1k()
         self.published = dict(self.weights.meta.get("_metrics", {}).get("ImageNet-1K", {}))
-
-    def preprocess(self, image: Image.Image) -> np.ndarray:
-        return self.transform(image)
-
-    def predict(self, batch: np.ndarray) -> np.ndarray:
-        return self.inference.predict(batch)
 
     def describe(self) -> ModelInfo:
         preprocessing = self.transform.describe()
