@@ -14,18 +14,21 @@ from evalkit.errors import EvalkitError
 
 if TYPE_CHECKING:
     from evalkit.api import evaluate, evaluate_many
+    from evalkit.compare.baselines import compare_runs
     from evalkit.data.datasets import Dataset, load_dataset
     from evalkit.options import EvalOptions
     from evalkit.pytest_plugin import EvalkitFixture
     from evalkit.registry import load_model
     from evalkit.results import Results, RunResult, load_results, save_results
     from evalkit.scoring import rescore
+    from evalkit.tracking import log_mlflow
 
-__version__ = "0.4.0"
+__version__ = "0.5.0"
 
 _LAZY = {
     "evaluate": "evalkit.api",
     "evaluate_many": "evalkit.api",
+    "compare_runs": "evalkit.compare.baselines",
     "Dataset": "evalkit.data.datasets",
     "load_dataset": "evalkit.data.datasets",
     "EvalOptions": "evalkit.options",
@@ -36,6 +39,7 @@ _LAZY = {
     "load_results": "evalkit.results",
     "save_results": "evalkit.results",
     "rescore": "evalkit.scoring",
+    "log_mlflow": "evalkit.tracking",
 }
 
 __all__ = [
@@ -46,11 +50,13 @@ __all__ = [
     "Results",
     "RunResult",
     "__version__",
+    "compare_runs",
     "evaluate",
     "evaluate_many",
     "load_dataset",
     "load_model",
     "load_results",
+    "log_mlflow",
     "rescore",
     "save_results",
 ]

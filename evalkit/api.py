@@ -15,12 +15,13 @@ from evalkit.driver import STOP, Interrupted, check_resumed_models, collect, sto
 from evalkit.errors import EvalkitError
 from evalkit.executors import Executor
 from evalkit.executors.local import LocalExecutor
-from evalkit.labels import load_class_map, map_labels
+from evalkit.labels import LabelSpace, load_class_map, map_labels
+from evalkit.labelsets import check_covers, describe, load_label_subset, subset_outputs
 from evalkit.models.base import ModelAdapter
 from evalkit.options import EvalOptions
 from evalkit.plan import plan_run
 from evalkit.registry import load_model, parse_model_id
-from evalkit.results import Failure, RunResult
+from evalkit.results import Failure, LabelSubsetInfo, RunResult
 from evalkit.scoring import build_result, predictions_of
 from evalkit.store import merged_rows
 
@@ -112,6 +113,8 @@ def run_with(executor: Executor, dataset: Dataset, options: EvalOptions) -> RunR
     class_map = options.label_map
     mapping = load_class_map(class_map) if isinstance(class_map, Path) else class_map
     outputs = np.array(map_labels(dataset.classes, labels, mapping))
+    if options.label_subset is not None:
+        model.label_space.subset = _label_subset(options.label_subset, labels, outputs, dataset)
     memo = options.cache_root / "file-hashes.sqlite" if options.cache else None
     plan = plan_run(
         dataset,
@@ -131,6 +134,16 @@ def run_with(executor: Executor, dataset: Dataset, options: EvalOptions) -> RunR
             raise
     runtime = executor.runtime()  # after the run: peak device memory
     return build_result(model, runtime, labels, dataset, plan, collected, outputs, options, read)
+
+
+def _label_subset(
+    spec: str, labels: LabelSpace, outputs: np.ndarray, dataset: Dataset
+) -> LabelSubsetInfo:
+    """What ``--label-subset`` keeps, after checking it covers every dataset class."""
+    subset = load_label_subset(spec)
+    kept = subset_outputs(subset, labels)
+    check_covers(subset, kept, outputs, dataset.classes)
+    return describe(subset, kept)
 
 
 def discard(folder: Path, out: Path) -> None:

@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from evalkit import __version__
 from evalkit.errors import (
@@ -27,11 +28,15 @@ from evalkit.options import (
     DEVICES,
     EXECUTORS,
     FORMATS,
+    GATE_DEFAULT,
+    GATE_METRICS,
+    LABEL_SUBSETS,
     MAX_DROP,
     PRECISIONS,
     RUNTIMES,
     SAMPLES,
     EvalOptions,
+    gate_metrics,
     preprocess_pair,
     weights_pair,
 )
@@ -53,6 +58,13 @@ def _pair(text: str) -> tuple[str, str]:
     if not sep or not baseline.strip() or not current.strip():
         raise argparse.ArgumentTypeError(f"expected BASELINE=CURRENT, got {text!r}")
     return baseline.strip(), current.strip()
+
+
+def _gate(text: str) -> tuple[str, ...]:
+    try:
+        return gate_metrics(text)
+    except EvalkitError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def _json_flag(parser: argparse.ArgumentParser, what: str) -> None:
@@ -111,14 +123,44 @@ def _add_run(commands: argparse._SubParsersAction) -> None:
         "raw, timm:NAME or a JSON file (docs/runtimes.md); repeatable",
     )
     run.add_argument("--class-map", type=Path, help="CSV dataset_label,model_label")
+    run.add_argument(
+        "--label-subset",
+        metavar="NAME|FILE",
+        help=f"score with the outputs restricted to these classes: {', '.join(LABEL_SUBSETS)} "
+        "(bundled) or a file with one class per line (docs/datasets.md)",
+    )
+    _number(run, "--ece-bins", defaults.ece_bins, "equal-width bins of the calibration error")
     run.add_argument("--strict", action="store_true", help="fail on any unreadable image")
     _number(run, "--warmup", defaults.warmup, "untimed warm-up batches")
     run.add_argument("--workers", type=int, help="decode threads (default: CPU count)")
     _add_execution(run)
     _add_durability(run, defaults)
     run.add_argument("--out", type=Path, help="output folder (default reports/<timestamp>)")
+    _mlflow_flags(run)
     _json_flag(run, "a summary of each run (accuracy, failures, speed, files written)")
     run.set_defaults(handler=cmd_run)
+
+
+def _mlflow_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--mlflow",
+        action="store_true",
+        help="log each run (parameters, metrics, results, report, predictions) to the active "
+        "MLflow tracking URI (MLFLOW_TRACKING_URI); needs evalkit[mlflow]",
+    )
+    parser.add_argument(
+        "--mlflow-experiment",
+        metavar="NAME",
+        help="MLflow experiment (default: $MLFLOW_EXPERIMENT_NAME, else evalkit)",
+    )
+
+
+def _add_log(commands: argparse._SubParsersAction) -> None:
+    log = commands.add_parser("log", help="log a results file's runs to an experiment tracker")
+    log.add_argument("results", type=Path, help="results.json (or its folder)")
+    _mlflow_flags(log)
+    log.add_argument("--run-name", help="MLflow run name (default: the model's name)")
+    log.set_defaults(handler=cmd_log)
 
 
 def _add_subset(parser: argparse.ArgumentParser, defaults: EvalOptions) -> None:
@@ -259,6 +301,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--cache", type=Path, help="demo data/model cache (default ~/.cache/evalkit)")
     demo.set_defaults(handler=cmd_demo)
     _add_compare(commands)
+    _add_log(commands)
     report = commands.add_parser(
         "report", help="HTML/Markdown/CSV report from saved results (never re-runs a model)"
     )
@@ -294,6 +337,20 @@ def _add_compare(commands: argparse._SubParsersAction) -> None:
         type=float,
         default=ALPHA,
         help=f"significance level of the one-sided test (default {ALPHA:g})",
+    )
+    compare.add_argument(
+        "--gate",
+        type=_gate,
+        default=GATE_DEFAULT,
+        metavar="METRICS",
+        help=f"metrics a regression is checked on, comma-separated: {', '.join(GATE_METRICS)} "
+        f"(default {','.join(GATE_DEFAULT)}; docs/gate.md)",
+    )
+    compare.add_argument(
+        "--report",
+        type=Path,
+        metavar="DIR|FILE.html",
+        help="also write an HTML/Markdown report of the paired runs, baseline beside current",
     )
     compare.add_argument(
         "--pair",
@@ -407,15 +464,42 @@ def cmd_run(args: argparse.Namespace) -> int:
     out = args.out
     path = save_results(runs, out)
     html = write_report(runs, out)["html"]
+    logged = _log_mlflow(args, path) if args.mlflow else []
     if args.json:
         _print_json(
             {"results": str(path), "report": str(html), "runs": [run_summary(r) for r in runs]}
+            | ({"mlflow": [vars(entry) for entry in logged]} if args.mlflow else {})
         )
         print_notes(runs)
         return 0
     print_summary(runs)
     print(f"results: {path}")
     print(f"report: {html}")
+    _print_logged(logged)
+    return 0
+
+
+def _log_mlflow(args: argparse.Namespace, results: Path) -> list[Any]:
+    from evalkit.tracking import log_mlflow
+
+    return log_mlflow(
+        results, experiment=args.mlflow_experiment, run_name=getattr(args, "run_name", None)
+    )
+
+
+def _print_logged(logged: Sequence[Any]) -> None:
+    for entry in logged:
+        how = "logged" if entry.new else "already logged"
+        print(
+            f"mlflow: {entry.model} {how} as run {entry.run_id} (experiment "
+            f"{entry.experiment_id}, {entry.tracking_uri})"
+        )
+
+
+def cmd_log(args: argparse.Namespace) -> int:
+    if not args.mlflow:
+        raise EvalkitError("evalkit log: say where to log: --mlflow (the only tracker so far)")
+    _print_logged(_log_mlflow(args, args.results))
     return 0
 
 
@@ -432,8 +516,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from evalkit.results import load_results
 
     pairing = pair_runs(load_results(args.baseline), load_results(args.current), args.pair)
-    limits = {"max_drop": args.max_drop / 100, "alpha": args.alpha}
+    limits = {"max_drop": args.max_drop / 100, "alpha": args.alpha, "metrics": args.gate}
     comparisons = [compare_runs(old, new, **limits) for old, new in pairing.pairs]
+    if args.report is not None:
+        _compare_report(pairing.pairs, args.report)
     regressed = [c.name for c in comparisons if c.regression]
     if args.json:
         _print_json(
@@ -453,6 +539,18 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if regressed and args.fail_on_regression:
         raise RegressionError(f"accuracy regression in {', '.join(regressed)}")
     return 0
+
+
+def _compare_report(pairs: Sequence[tuple[Any, Any]], out: Path) -> None:
+    """The paired runs in one report (baselines labelled), written to ``out``."""
+    from evalkit.report import write_report
+
+    runs = []
+    for baseline, current in pairs:
+        baseline.label = f"{baseline.name} (baseline)"
+        runs += [baseline, current]
+    written = write_report(runs, out, title="evalkit compare")
+    print(f"report: {written['html']}", file=sys.stderr)
 
 
 def _print_json(document: object) -> None:

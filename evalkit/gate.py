@@ -189,6 +189,7 @@ class Gate:
                 run,
                 max_drop=self.settings.max_drop if max_drop is None else max_drop,
                 alpha=self.settings.alpha if alpha is None else alpha,
+                metrics=self.settings.metrics,
             )
         except EvalkitError as error:
             raise EvalkitError(f"baseline {path}: {error}") from None
@@ -218,18 +219,31 @@ class Gate:
     ) -> str:
         c = comparison
         diff = self._write_diff(entry, baseline)
-        return "\n".join(
-            [
-                f"accuracy regression: {display_name(c.model)} on {entry.row.data}",
+        lines = [f"accuracy regression: {display_name(c.model)} on {entry.row.data}"]
+        if c.top1_regression and "top1" in c.metrics:
+            lines += [
                 f"  top-1: baseline {100 * c.baseline_top1:.2f}% -> current "
                 f"{100 * c.current_top1:.2f}% ({100 * c.delta:+.2f} points; a regression "
                 f"needs a drop >= {100 * c.max_drop:g} points)",
                 f"  flipped: {c.worse} samples newly wrong, {c.better} newly right (n={c.n}); "
                 f"one-sided exact McNemar p={c.p_value:.3g} < alpha {c.alpha:g}",
-                f"  baseline: {path}",
-                f"  diff: {diff if diff else 'not written (no --evalkit-report folder)'}",
             ]
-        )
+        lines += [  # top-1 is spelled out above
+            f"  {check.summary()}"
+            for check in c.checks
+            if check.regression and check.metric != "top1"
+        ]
+        if c.class_drops:
+            lines.append(
+                f"  per-class: {len(c.class_drops)} class(es) dropped by >= "
+                f"{100 * c.max_drop:g} points, Holm-adjusted p < {c.alpha:g}:"
+            )
+            lines += [f"    {drop.summary()}" for drop in c.class_drops]
+        lines += [
+            f"  baseline: {path}",
+            f"  diff: {diff if diff else 'not written (no --evalkit-report folder)'}",
+        ]
+        return "\n".join(lines)
 
     def _write_diff(self, entry: Entry, baseline: RunResult) -> Path | None:
         if self.settings.report_dir is None:

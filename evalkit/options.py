@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from evalkit.compare.latency import SlowdownCheck
 
 DEVICES = ("auto", "cpu", "cuda")
-FORMATS = ("auto", "imagefolder", "csv", "imagenet-val")
+FORMATS = ("auto", "imagefolder", "csv", "imagenet-val", "imagenet-v2")
 PRECISIONS = ("fp32", "bf16", "fp16")
 EXECUTORS = ("local", "ray")
 # eager: the framework itself; the others export the model once (cached) and check agreement
@@ -35,6 +35,9 @@ SHARD_SIZE = 256  # images per shard (rounded up to whole batches)
 # the accuracy gate's defaults (evalkit compare and the pytest plugin)
 MAX_DROP = 0.01  # one accuracy point
 ALPHA = 0.01
+# what the gate can check (evalkit.compare.checks); top-1 unless told otherwise
+GATE_METRICS = ("top1", "top5", "macro_f1", "nll", "ece", "brier", "per_class")
+GATE_DEFAULT = ("top1",)
 
 # options that do not change any prediction (how fast, how verbose, where things are kept)
 NOT_IDENTITY = (
@@ -48,10 +51,12 @@ NOT_IDENTITY = (
     "store_logits",
     "executor",
     "ray_address",
+    "ece_bins",  # changes a metric, not a prediction
 )
 # options that choose which samples are evaluated
 SUBSET = ("format", "labels_file", "limit", "per_class", "seed", "sample")
 SAMPLES = ("stratified", "random", "first")  # how --limit N picks its images
+LABEL_SUBSETS = ("imagenet-a", "imagenet-r")  # bundled --label-subset class lists
 
 Pairs = tuple[tuple[str, str], ...]
 
@@ -122,6 +127,22 @@ class Execution:
         object.__setattr__(self, "channels_last", layout_value(self.channels_last))
 
 
+def gate_metrics(text: str | tuple[str, ...]) -> tuple[str, ...]:
+    """``top1,top5,per_class`` as a tuple of metric names (each once, in the order given)."""
+    parts = text.split(",") if isinstance(text, str) else list(text)
+    names = tuple(dict.fromkeys(part.strip() for part in parts if part.strip()))
+    for name in names:
+        if name not in GATE_METRICS:
+            hint = did_you_mean(name, GATE_METRICS)
+            raise EvalkitError(
+                f"unknown gate metric {name!r}{'; ' + hint if hint else ''} (metrics: "
+                f"{', '.join(GATE_METRICS)})"
+            )
+    if not names:
+        raise EvalkitError(f"the gate needs a metric; choose from {', '.join(GATE_METRICS)}")
+    return names
+
+
 def weights_pair(text: str) -> tuple[str, str]:
     """``MODEL_ID=FILE`` (the ``--weights`` syntax) as a pair; ``ValueError`` when malformed."""
     model, sep, path = text.rpartition("=")
@@ -166,6 +187,8 @@ class EvalOptions:
     weights: Pairs = ()
     preprocess: Pairs = ()  # model files: model id (or "*") -> PRESET|timm:NAME|FILE.json
     class_map: Path | Pairs | None = None
+    label_subset: str | None = None  # imagenet-a, imagenet-r or a class-list file
+    ece_bins: int = 15
     strict: bool = False
     warmup: int = 1
     workers: int | None = None
@@ -211,6 +234,7 @@ class EvalOptions:
         _choice("--sample", self.sample, SAMPLES)
         _choice("executor", self.executor, EXECUTORS)
         _positive("shard_size", self.shard_size, "--shard-size")
+        _positive("ece_bins", self.ece_bins, "--ece-bins")
         if self.resume and self.out is None:
             raise EvalkitError("resume needs the run folder to continue: pass --out DIR")
         Execution(self.precision, self.channels_last, self.threads, self.runtime)
@@ -315,6 +339,8 @@ class GateOptions:
     report_dir: Path | None = None
     max_drop: float = MAX_DROP
     alpha: float = ALPHA
+    metrics: tuple[str, ...] = GATE_DEFAULT  # what a regression is checked on
     timing: tuple[SlowdownCheck, ...] = ()  # opt-in latency checks
+    mlflow: bool = False  # log the session's runs to MLflow at the end
     data: Path | None = None
     defaults: EvalOptions = field(default_factory=EvalOptions)

@@ -17,7 +17,17 @@ import pytest
 
 from evalkit.compare.latency import SlowdownCheck
 from evalkit.errors import EvalkitError
-from evalkit.options import ALPHA, MAX_DROP, EvalOptions, GateOptions, weights_pair
+from evalkit.options import (
+    ALPHA,
+    GATE_DEFAULT,
+    GATE_METRICS,
+    LABEL_SUBSETS,
+    MAX_DROP,
+    EvalOptions,
+    GateOptions,
+    gate_metrics,
+    weights_pair,
+)
 
 if TYPE_CHECKING:  # imported when first used: a session that never evaluates stays light
     from evalkit.data.datasets import Dataset
@@ -28,6 +38,7 @@ if TYPE_CHECKING:  # imported when first used: a session that never evaluates st
 SETTINGS = pytest.StashKey[GateOptions]()
 GATE = pytest.StashKey["Gate"]()
 WORKER_ROWS = pytest.StashKey[list[dict[str, Any]]]()
+LOGGED = pytest.StashKey[list[str]]()  # what was logged to MLflow, for the summary
 WORKER_DIR = ".evalkit-workers"
 
 
@@ -46,13 +57,26 @@ OPTIONS: tuple[tuple[str, str, Any, str], ...] = (
         f"{100 * MAX_DROP:.1f}",
         "smallest top-1 drop, in points, that is a regression",
     ),
-    ("alpha", "string", f"{ALPHA:g}", "significance level of the paired McNemar test"),
+    ("alpha", "string", f"{ALPHA:g}", "significance level of the paired tests"),
+    (
+        "gate",
+        "string",
+        ",".join(GATE_DEFAULT),
+        f"metrics a regression is checked on, comma-separated: {', '.join(GATE_METRICS)}",
+    ),
     ("timing-max-slowdown", "string", "", "opt-in latency check, e.g. p50:25%"),
     ("data", "string", "", "default evaluation data for evalkit.evaluate()"),
     ("labels", "string", "", "ground-truth file for imagenet-val data"),
     ("per-class", "string", "", "default images per class (stratified subset)"),
     ("batch-size", "string", str(EvalOptions().batch_size), "batch size (N or auto)"),
     ("device", "string", EvalOptions().device, "auto, cpu or cuda"),
+    (
+        "label-subset",
+        "string",
+        "",
+        f"restrict outputs to a class list: {', '.join(LABEL_SUBSETS)} or a file",
+    ),
+    ("mlflow", "bool", False, "log the session's runs to the active MLflow tracking URI"),
 )
 
 
@@ -121,7 +145,11 @@ def _weights(config: pytest.Config) -> dict[str, str]:
 
 def _eval_defaults(config: pytest.Config) -> EvalOptions:
     """The session's default evaluation options (``--evalkit-batch-size`` and friends)."""
+    subset, base = _value(config, "label-subset")
     given = {
+        "label_subset": (subset if subset in LABEL_SUBSETS else str(base / subset))
+        if subset
+        else None,
         "labels_file": _path(config, "labels"),
         "per_class": _number(config, "per-class", int),
         "batch_size": _value(config, "batch-size")[0] or None,
@@ -140,7 +168,16 @@ def settings_from(config: pytest.Config) -> GateOptions:
         timing = SlowdownCheck.parse_list(timing_text)
     except ValueError as error:
         raise pytest.UsageError(f"--evalkit-timing-max-slowdown: {error}") from None
+    try:
+        metrics = gate_metrics(_value(config, "gate")[0] or ",".join(GATE_DEFAULT))
+    except EvalkitError as error:
+        raise pytest.UsageError(f"--evalkit-gate: {error}") from None
+    mlflow = bool(_value(config, "mlflow")[0])
+    if mlflow and not _path(config, "report"):
+        raise pytest.UsageError("--evalkit-mlflow logs the session's results: set --evalkit-report")
     return GateOptions(
+        mlflow=mlflow,
+        metrics=metrics,
         baseline_dir=_path(config, "baseline"),
         save_baseline=bool(_value(config, "save-baseline")[0]),
         report_dir=_path(config, "report"),
@@ -286,8 +323,24 @@ def _finish(config: pytest.Config, report: Path | None, worker: str | None) -> N
         save_results(runs, report)
         before = _compared_baselines(config)
         write_report([*before, *runs], report, title="evalkit: pytest session")
+        if config.stash[SETTINGS].mlflow:
+            _log_mlflow(config, report)
     if report is not None:
         shutil.rmtree(report / WORKER_DIR, ignore_errors=True)
+
+
+def _log_mlflow(config: pytest.Config, report: Path) -> None:
+    from evalkit.tracking import log_mlflow
+
+    try:
+        logged = log_mlflow(report / "results.json")
+    except EvalkitError as error:
+        config.stash[LOGGED] = [f"evalkit: mlflow: {error}"]
+        return
+    config.stash[LOGGED] = [
+        f"evalkit mlflow: {entry.model} -> run {entry.run_id} ({entry.tracking_uri})"
+        for entry in logged
+    ]
 
 
 def _compared_baselines(config: pytest.Config) -> list[RunResult]:
@@ -349,6 +402,8 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     if report is not None and (report / "results.json").is_file():
         terminalreporter.write_line(f"evalkit results: {report / 'results.json'}")
         terminalreporter.write_line(f"evalkit report: {report / 'report.html'}")
+    for line in config.stash.get(LOGGED, []):
+        terminalreporter.write_line(line)
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary:
         with open(summary, "a", encoding="utf-8") as handle:

@@ -129,15 +129,49 @@ def _check_cells(shape: list[int], cells: SparseCells) -> None:
         raise ValueError("cells.count holds a negative count")
 
 
+class Estimate(Section):
+    """A statistic with its (bootstrap) interval: macro-F1, NLL, ECE, Brier score."""
+
+    value: float | None
+    low: float | None
+    high: float | None
+    interval: str
+
+
+class Reliability(Section):
+    """The reliability diagram's bins (equal width, ``(lower, upper]``): image count, mean
+    top-1 probability and top-1 accuracy per bin (None where a bin is empty)."""
+
+    bins: int = Field(ge=1)
+    lower: list[float]
+    upper: list[float]
+    count: list[Count]
+    confidence: list[float | None]
+    accuracy: list[float | None]
+
+    @model_validator(mode="after")
+    def _lengths(self) -> Reliability:
+        columns = (self.lower, self.upper, self.count, self.confidence, self.accuracy)
+        if {len(column) for column in columns} != {self.bins}:
+            raise ValueError(f"every bin list must have {self.bins} entries")
+        return self
+
+
 class Metrics(Section):
-    """Accuracy, per-class metrics (written as columns: one list per metric) and the confusion
-    matrix."""
+    """Accuracy, per-class metrics (written as columns: one list per metric), the confusion
+    matrix and, from the per-sample probabilities, macro-F1 and calibration (files before 0.5
+    lack them)."""
 
     top1: Accuracy
     top5: Accuracy
     top1_macro: float | None
     per_class: list[ClassMetrics]
     confusion_matrix: ConfusionMatrix
+    macro_f1: Estimate | None = None
+    nll: Estimate | None = None
+    ece: Estimate | None = None
+    brier: Estimate | None = None
+    calibration: Reliability | None = None
 
     @field_validator("per_class", mode="before")
     @classmethod
@@ -188,11 +222,21 @@ class Preprocessing(Section):
         return steps
 
 
+class LabelSubsetInfo(Section):
+    """``--label-subset``: the outputs were restricted to these classes before top-k."""
+
+    name: str
+    source: str
+    sha256: str
+    classes: int = Field(ge=1)
+
+
 class LabelSpaceInfo(Section):
     name: str
     num_outputs: int = Field(ge=1)
     offset: int = Field(default=0, ge=0)
     names: list[str] | None = None  # custom spaces: the class of each output
+    subset: LabelSubsetInfo | None = None
 
     @model_validator(mode="after")
     def _names_fit(self) -> LabelSpaceInfo:
@@ -379,6 +423,7 @@ class RunResult(Section):
 
 # --- predictions (one row per evaluated image) ----------------------------------------------
 PATH, LABEL, TARGET, PREDICTED = "path", "label", "target", "predicted"
+P_TRUE, SUM_SQ = "p_true", "sum_sq"  # p(true class), sum of squared probabilities
 
 
 def top_column(k: int) -> str:
@@ -610,7 +655,8 @@ def checked_predictions(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
             f"predictions file {path} lacks the column(s) {', '.join(missing) or 'top1'}; "
             "re-create it with evalkit"
         )
-    for column in needed[2:]:
+    probabilities = [column for column in (P_TRUE, SUM_SQ) if column in frame.columns]
+    for column in [*needed[2:], *probabilities]:
         if column == PREDICTED:
             continue
         values = pd.to_numeric(frame[column], errors="coerce")
@@ -619,5 +665,6 @@ def checked_predictions(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
                 f"predictions file {path}: column {column} holds a value that is not a number "
                 f"(row {int(values.isna().to_numpy().argmax()) + 1}); re-create it with evalkit"
             )
-        frame[column] = values.astype(np.float64 if column.startswith("prob") else np.int64)
+        real = column.startswith("prob") or column in probabilities
+        frame[column] = values.astype(np.float64 if real else np.int64)
     return frame

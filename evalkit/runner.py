@@ -23,6 +23,7 @@ from evalkit.data.datasets import Sample
 from evalkit.data.decode import DecodeError, decode_image, read_image_file
 from evalkit.errors import EvalkitError
 from evalkit.faults import fault_point
+from evalkit.labelsets import restrict
 from evalkit.metrics import topk_indices
 from evalkit.models.base import ModelAdapter
 from evalkit.plan import PlannedSample, Shard
@@ -152,7 +153,16 @@ class _Shard:
         return ShardOutput(self.work.shard, rows, self.timing)
 
 
-def _infer(adapter: ModelAdapter, current: _Shard) -> None:
+def _ranked(scores: np.ndarray, subset: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """The probabilities (restricted to ``subset`` and renormalised, when given) and the top-k
+    outputs, taken among the subset's outputs only."""
+    if subset is None:
+        return scores, topk_indices(scores, TOP_K)
+    scores = restrict(scores, subset)
+    return scores, subset[topk_indices(scores[:, subset], TOP_K)]
+
+
+def _infer(adapter: ModelAdapter, current: _Shard, subset: np.ndarray | None) -> None:
     start = time.perf_counter()
     batch = current.pending
     current.pending = []
@@ -161,7 +171,7 @@ def _infer(adapter: ModelAdapter, current: _Shard) -> None:
     scores = checked_predict(adapter, inputs)
     done = time.perf_counter()
     fault_point("batch")
-    top = topk_indices(scores, TOP_K)
+    scores, top = _ranked(scores, subset)
     probs = np.take_along_axis(scores, top, axis=1).astype(np.float32)
     targets = np.array([planned.target for planned, _ in batch])
     p_true = scores[np.arange(len(batch)), targets].astype(np.float32)
@@ -204,10 +214,12 @@ def run_shards(
     workers: int | None = None,
     store_logits: bool = False,
     worker: str = "local",
+    label_subset: np.ndarray | None = None,
 ) -> Iterator[ShardOutput]:
     """Evaluate the shards' samples in whole batches (a batch never spans two shards) and yield
     each shard's rows as soon as it is complete. Decoding runs ahead in ``workers`` threads,
-    across shard boundaries; the first batch is run ``warmup`` extra times, untimed."""
+    across shard boundaries; the first batch is run ``warmup`` extra times, untimed.
+    ``label_subset``: the outputs kept (``--label-subset``), None for all."""
     workers = workers or os.cpu_count() or 1
     works = [work for work in works if work.samples]
     adapter.inference.reset()  # device events and peak memory are per run
@@ -238,7 +250,7 @@ def run_shards(
                     _warm_up(adapter, current, warmup)
                     warmed = True
                 if current.pending:
-                    _infer(adapter, current)
+                    _infer(adapter, current, label_subset)
             if current.seen == len(work.samples):
                 release_free_memory()  # between shards; batches within one reuse buffers
                 yield current.output()

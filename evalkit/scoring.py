@@ -14,6 +14,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from evalkit.bootstrap import estimate
+from evalkit.calibration import ECE_BINS, Scores, brier, ece, macro_f1, nll, reliability
 from evalkit.data.datasets import Dataset
 from evalkit.driver import Collected, merged_timing
 from evalkit.environment import environment
@@ -24,6 +26,8 @@ from evalkit.options import EvalOptions
 from evalkit.plan import Plan
 from evalkit.results import (
     LABEL,
+    P_TRUE,
+    SUM_SQ,
     TARGET,
     DatasetInfo,
     Environment,
@@ -37,6 +41,7 @@ from evalkit.results import (
     WorkerStats,
     prediction_topk,
     predictions_frame,
+    top_column,
 )
 from evalkit.timing import noise, percentiles_ms, summarize
 
@@ -46,25 +51,66 @@ def score(
     classes: Sequence[str],
     class_outputs: Sequence[int] | np.ndarray,
     confidence: float = 0.95,
+    bins: int = ECE_BINS,
 ) -> Metrics:
     """The ``metrics`` section from a predictions table.
 
     ``class_outputs[i]`` is the model output of dataset class ``classes[i]``; a top-1 output
-    that is no dataset class counts as "other" in the confusion matrix.
+    that is no dataset class counts as "other" in the confusion matrix. Calibration (``bins``
+    ECE bins) needs the per-sample probabilities the store keeps (``p_true``, ``sum_sq``).
     """
-    topk, _ = prediction_topk(predictions)
+    topk, probs = prediction_topk(predictions)
+    outputs = np.asarray(class_outputs, dtype=np.int64)
+    y_true, y_pred = class_indices(predictions, classes, outputs)
+    metrics = classification_metrics(outputs[y_true], topk, y_true, y_pred, classes, confidence)
+    metrics["macro_f1"] = estimate(macro_f1(y_true, y_pred, len(classes)), y_true.size).to_dict()
+    scores = calibration_scores(predictions, topk, probs, outputs[y_true])
+    if scores is not None:
+        metrics |= calibration_metrics(scores, bins, confidence)
+    return Metrics.model_validate(metrics)
+
+
+def class_indices(
+    predictions: pd.DataFrame, classes: Sequence[str], outputs: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Dataset class index of each row's label and of its top-1 output (``len(classes)``:
+    an output that is no dataset class)."""
     class_index = {label: i for i, label in enumerate(classes)}
     y_true = np.array([class_index[label] for label in predictions[LABEL]], dtype=np.int64)
-    outputs = np.asarray(class_outputs, dtype=np.int64)
     back = {int(out): i for i, out in reversed(list(enumerate(outputs)))}
-    y_pred = np.array([back.get(int(out), len(classes)) for out in topk[:, 0]], dtype=np.int64)
-    metrics = classification_metrics(outputs[y_true], topk, y_true, y_pred, classes, confidence)
-    return Metrics.model_validate(metrics)
+    top1 = predictions[top_column(1)] if len(predictions) else []
+    y_pred = np.array([back.get(int(out), len(classes)) for out in top1], dtype=np.int64)
+    return y_true, y_pred
+
+
+def calibration_scores(
+    predictions: pd.DataFrame, topk: np.ndarray, probs: np.ndarray, targets: np.ndarray
+) -> Scores | None:
+    """The per-sample values calibration needs, or None for files that lack them."""
+    if not {P_TRUE, SUM_SQ} <= set(predictions.columns) or topk.shape[1] == 0:
+        return None
+    return Scores(
+        p_true=predictions[P_TRUE].to_numpy(np.float64),
+        confidence=probs[:, 0],
+        correct=topk[:, 0] == targets,
+        sum_sq=predictions[SUM_SQ].to_numpy(np.float64),
+    )
+
+
+def calibration_metrics(scores: Scores, bins: int, confidence: float = 0.95) -> dict[str, Any]:
+    """``nll``, ``ece`` and ``brier`` with bootstrap intervals, and the reliability bins."""
+    return {
+        "nll": estimate(nll(scores), scores.n, confidence).to_dict(),
+        "ece": estimate(ece(scores, bins), scores.n, confidence).to_dict(),
+        "brier": estimate(brier(scores), scores.n, confidence).to_dict(),
+        "calibration": {"bins": bins, **reliability(scores, bins)},
+    }
 
 
 def rescore(run: RunResult) -> Metrics:
     """A stored run's metrics, computed again from its predictions (no model is loaded)."""
-    return score(run.predictions, run.dataset.classes, class_outputs_of(run))
+    bins = (run.options or {}).get("ece_bins", ECE_BINS)
+    return score(run.predictions, run.dataset.classes, class_outputs_of(run), bins=int(bins))
 
 
 def class_outputs_of(run: RunResult) -> list[int]:
@@ -104,8 +150,8 @@ def predictions_of(rows: dict[str, Any], labels: LabelSpace) -> tuple[pd.DataFra
         topk=topk,
         probs=probs,
     )
-    frame["p_true"] = np.array(kept["p_true"], dtype=np.float32)
-    frame["sum_sq"] = np.array(kept["sum_sq"], dtype=np.float32)
+    frame[P_TRUE] = np.array(kept["p_true"], dtype=np.float32)
+    frame[SUM_SQ] = np.array(kept["sum_sq"], dtype=np.float32)
     return frame, failures
 
 
@@ -192,7 +238,7 @@ def build_result(
                 "failed": len(failures),
             }
         ),
-        metrics=score(predictions, dataset.classes, outputs),
+        metrics=score(predictions, dataset.classes, outputs, bins=options.ece_bins),
         timing=run_timing(collected, options, runtime),
         failures=failures,
         environment=Environment.model_validate(environment() | {"runtime": runtime}),

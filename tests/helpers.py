@@ -29,7 +29,10 @@ def make_imagefolder(
 
 
 def run_cli(
-    *args: str | Path, env: dict[str, str] | None = None, timeout: float = 600
+    *args: str | Path,
+    env: dict[str, str] | None = None,
+    timeout: float = 600,
+    cwd: Path | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Run ``python -m evalkit.cli ARGS`` in a fresh process (so import order is real)."""
     return subprocess.run(
@@ -38,6 +41,7 @@ def run_cli(
         text=True,
         timeout=timeout,
         env={**os.environ, **(env or {})},
+        cwd=cwd,
     )
 
 

@@ -1,7 +1,9 @@
 """A run against its baseline: the comparison and its verdict, and where baselines are stored.
 
 A drop is a regression only when it is both large enough to matter (``max_drop``) and unlikely
-under no real change (one-sided exact McNemar test on per-sample top-1 correctness, ``alpha``).
+under no real change (``alpha``): by default on top-1 (one-sided exact McNemar test on
+per-sample correctness); ``metrics`` adds top-5, macro-F1, calibration and per-class checks
+(:mod:`evalkit.compare.checks`).
 """
 
 from __future__ import annotations
@@ -9,12 +11,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from evalkit.compare.alignment import paired_correct
+from evalkit.compare.checks import ClassDrop, MetricCheck, check_metric, class_drops, paired
 from evalkit.compare.stats import is_regression, mcnemar_worse_p
 from evalkit.errors import EvalkitError
 from evalkit.naming import display_name, slug
-from evalkit.options import ALPHA, MAX_DROP, SUBSET, EvalOptions
+from evalkit.options import ALPHA, GATE_DEFAULT, MAX_DROP, SUBSET, EvalOptions
 from evalkit.results import RESULTS_FILE, RunResult, load_results
 
 
@@ -30,6 +33,9 @@ class Comparison:
     max_drop: float = MAX_DROP
     alpha: float = ALPHA
     baseline: str | None = None  # the baseline run's id, when it differs from ``model``
+    checks: tuple[MetricCheck, ...] = ()  # the gated metrics (per_class: ``class_drops``)
+    class_drops: tuple[ClassDrop, ...] = ()  # classes that dropped significantly
+    metrics: tuple[str, ...] = GATE_DEFAULT
 
     @property
     def name(self) -> str:
@@ -52,6 +58,9 @@ class Comparison:
             "p_value": self.p_value,
             "max_drop": self.max_drop,
             "alpha": self.alpha,
+            "gate": list(self.metrics),
+            "checks": [check.to_dict() for check in self.checks],
+            "class_drops": [drop.to_dict() for drop in self.class_drops],
             "regression": self.regression,
         }
 
@@ -60,26 +69,58 @@ class Comparison:
         return self.current_top1 - self.baseline_top1
 
     @property
-    def regression(self) -> bool:
+    def top1_regression(self) -> bool:
         return bool(is_regression(self.worse, self.better, self.n, self.max_drop, self.alpha))
+
+    @property
+    def regression(self) -> bool:
+        """Any gated metric regressed (top-1 unless ``metrics`` says otherwise)."""
+        top1 = "top1" in self.metrics and self.top1_regression
+        return top1 or any(c.regression for c in self.checks) or bool(self.class_drops)
+
+    @property
+    def failed(self) -> list[str]:
+        """What regressed, in words (one entry per metric; per-class lists the classes)."""
+        found = [check.summary() for check in self.checks if check.regression]
+        if "top1" in self.metrics and self.top1_regression and not self.checks:
+            found.insert(0, "top-1")
+        found += [drop.summary() for drop in self.class_drops]
+        return found
 
     def summary(self) -> str:
         verdict = "REGRESSION" if self.regression else "ok"
-        return (
+        lines = [
             f"{self.name}: {verdict}: top-1 {100 * self.baseline_top1:.2f}% -> "
             f"{100 * self.current_top1:.2f}% ({100 * self.delta:+.2f} points, n={self.n}); "
             f"{self.worse} samples newly wrong, {self.better} newly right; McNemar p="
             f"{self.p_value:.3g} (regression = drop >= {100 * self.max_drop:g} points and "
             f"p < {self.alpha:g})"
-        )
+        ]
+        lines += [f"  {check.summary()}" for check in self.checks if check.metric != "top1"]
+        if "per_class" in self.metrics:
+            lines.append(f"  per-class: {len(self.class_drops)} class(es) dropped significantly")
+        lines += [f"    {drop.summary()}" for drop in self.class_drops]
+        return "\n".join(lines)
 
 
 def compare_runs(
-    baseline: RunResult, current: RunResult, *, max_drop: float = MAX_DROP, alpha: float = ALPHA
+    baseline: RunResult,
+    current: RunResult,
+    *,
+    max_drop: float = MAX_DROP,
+    alpha: float = ALPHA,
+    metrics: Sequence[str] = GATE_DEFAULT,
 ) -> Comparison:
-    before, after = paired_correct(baseline, current)
+    """``current`` against ``baseline`` on the same samples, checked on ``metrics``."""
+    data = paired(baseline, current)
+    before, after = data.hits[1]
     worse = int((before & ~after).sum())
     better = int((~before & after).sum())
+    gated = tuple(metrics)
+    checks = tuple(
+        check_metric(data, metric, max_drop, alpha) for metric in gated if metric != "per_class"
+    )
+    drops = tuple(class_drops(data, max_drop, alpha)) if "per_class" in gated else ()
     return Comparison(
         model=current.id,
         n=int(before.size),
@@ -91,6 +132,9 @@ def compare_runs(
         max_drop=max_drop,
         alpha=alpha,
         baseline=baseline.id,
+        checks=checks,
+        class_drops=drops,
+        metrics=gated,
     )
 
 
@@ -149,7 +193,7 @@ def compare_files(
     baseline: Sequence[RunResult],
     current: Sequence[RunResult],
     pairs: Sequence[tuple[str, str]] = (),
-    **limits: float,
+    **limits: Any,
 ) -> list[Comparison]:
     """Compare the runs of two results files, paired by :func:`pair_runs`."""
     pairing = pair_runs(baseline, current, pairs)

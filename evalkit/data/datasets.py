@@ -14,7 +14,7 @@ import pandas as pd
 from evalkit.data.listing import Listing
 from evalkit.errors import EvalkitError
 from evalkit.labels import LabelSpace, imagenet_val_ground_truth
-from evalkit.options import SAMPLES
+from evalkit.options import FORMATS, SAMPLES
 
 IMAGE_EXTENSIONS = (
     ".jpg",
@@ -33,7 +33,6 @@ IMAGE_EXTENSIONS = (
     ".tiff",
     ".webp",
 )
-FORMATS = ("auto", "imagefolder", "csv", "imagenet-val")
 IGNORED_LISTED = 1000  # ignored entries kept by name; the count covers all of them
 
 
@@ -121,6 +120,24 @@ def read_imagefolder(root: Path) -> Dataset:
     return _make(root, "imagefolder", samples, listing.ignored)
 
 
+IMAGENET_INDICES = frozenset(str(index) for index in range(1000))
+
+
+def read_imagenet_v2(root: Path) -> Dataset:
+    """ImageNet-V2's layout: one folder per ImageNet-1k class *index* (``0`` … ``999``, not in
+    the sorted-wnid order an ImageFolder would give). Labels are stored as wnids."""
+    folder = read_imagefolder(root)
+    other = [label for label in folder.classes if label not in IMAGENET_INDICES]
+    if other:
+        raise EvalkitError(
+            f"{root}: ImageNet-V2 class folders are ImageNet-1k indices 0 to 999, but "
+            f"{other[0]!r} is not one; use --format imagefolder for folders named by class"
+        )
+    wnids = LabelSpace.imagenet1k().keys
+    samples = [Sample(sample.path, wnids[int(sample.label)]) for sample in folder.samples]
+    return _make(root, "imagenet-v2", samples, list(folder.ignored))
+
+
 def read_csv_manifest(path: Path) -> Dataset:
     """A CSV with columns ``path,label``; paths are relative to the CSV's folder."""
     try:
@@ -175,11 +192,14 @@ def _read_ground_truth(path: Path) -> dict[str, str]:
 
 
 def detect_format(path: Path) -> str:
+    """``csv`` for a file; ``imagenet-v2`` for exactly the folders ``0`` … ``999``;
+    ``imagefolder`` for other class folders; else a flat ``imagenet-val`` folder."""
     if path.is_file():
         return "csv"
-    if any(p.is_dir() and not p.name.startswith(".") for p in path.iterdir()):
-        return "imagefolder"
-    return "imagenet-val"
+    folders = {p.name for p in path.iterdir() if p.is_dir() and not p.name.startswith(".")}
+    if folders == IMAGENET_INDICES:
+        return "imagenet-v2"
+    return "imagefolder" if folders else "imagenet-val"
 
 
 def load_dataset(
@@ -198,6 +218,8 @@ def load_dataset(
         raise EvalkitError(f"{root} is a file; format {fmt} needs a folder")
     if fmt == "imagefolder":
         return read_imagefolder(root)
+    if fmt == "imagenet-v2":
+        return read_imagenet_v2(root)
     return read_imagenet_val(root, Path(ground_truth) if ground_truth else None)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 
 from evalkit.labels import LabelSpace
+from evalkit.labelsets import label_subset_outputs
 from evalkit.models.base import ModelAdapter
 from evalkit.options import EvalOptions
 from evalkit.results import ModelInfo, Runtime
@@ -35,6 +36,7 @@ class LocalExecutor:
             warmup=options.warmup,
             workers=options.workers,
             store_logits=options.store_logits,
+            label_subset=label_subset_outputs(options.label_subset, self.adapter.labels),
         )
 
     def close(self) -> None:

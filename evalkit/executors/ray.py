@@ -18,6 +18,7 @@ from typing import Any
 
 from evalkit.errors import EvalkitError
 from evalkit.labels import LabelSpace
+from evalkit.labelsets import label_subset_outputs
 from evalkit.options import EvalOptions
 from evalkit.results import ModelInfo, Runtime
 from evalkit.runner import ShardOutput, ShardWork, run_shards
@@ -37,6 +38,7 @@ class ShardWorker:
         self.tuning = tune(self.adapter, self.options)
         self.name = f"{socket.gethostname()}:{os.getpid()}"
         self.warmed = False
+        self.label_subset = label_subset_outputs(self.options.label_subset, self.adapter.labels)
 
     def describe(self) -> tuple[ModelInfo, LabelSpace]:
         return self.adapter.describe(), self.adapter.labels
@@ -54,6 +56,7 @@ class ShardWorker:
             workers=options.workers or options.threads or 1,
             store_logits=options.store_logits,
             worker=self.name,
+            label_subset=self.label_subset,
         )
         self.warmed = True
         return next(iter(outputs))

@@ -124,3 +124,53 @@ def heatmap(matrix: pd.DataFrame, title: str) -> str:
                     axes.text(c, r, f"{int(value)}", ha="center", va="center", color=color)
         figure.colorbar(image, ax=axes, shrink=0.8, label="share of true class")
         return _svg(figure)
+
+
+def reliability(title: str, table: dict[str, Any]) -> str:
+    """Reliability diagram over a confidence histogram, sharing the x axis (top-1 probability).
+
+    Top: accuracy per bin (bars) against the diagonal of perfect calibration, and a red hatched
+    gap from each bar to the bin's mean confidence (above the bar: over-confident; inside it:
+    under-confident). Bottom: share of images per bin, so a reader sees which bins carry the
+    weight (ECE weighs the gaps by them).
+    """
+    lower, upper = np.asarray(table["lower"]), np.asarray(table["upper"])
+    width, centre = upper - lower, (lower + upper) / 2
+    count = np.asarray(table["count"], dtype=float)
+    filled = count > 0
+    accuracy = np.array([a if a is not None else np.nan for a in table["accuracy"]], dtype=float)
+    confidence = np.array(
+        [c if c is not None else np.nan for c in table["confidence"]], dtype=float
+    )
+    with _figure(3.6, 3.9) as figure:
+        top, bottom = figure.subplots(2, 1, sharex=True, height_ratios=(3, 1.3))
+        top.plot([0, 1], [0, 1], color="#6b7280", linestyle="--", linewidth=1, label="calibrated")
+        top.bar(
+            centre[filled],
+            accuracy[filled],
+            width=width[filled] * 0.95,
+            color=PALETTE[0],
+            label="accuracy",
+        )
+        gap = confidence - accuracy
+        top.bar(
+            centre[filled],
+            gap[filled],
+            bottom=accuracy[filled],
+            width=width[filled] * 0.95,
+            color="none",
+            edgecolor=PALETTE[1],
+            hatch="///",
+            linewidth=0.8,
+            label="gap to confidence",
+        )
+        top.set_xlim(0, 1)
+        top.set_ylim(0, 1)
+        top.set_ylabel("top-1 accuracy")
+        top.set_title(title, fontsize=9)
+        top.legend(loc="upper left", fontsize=7, frameon=False)
+        share = count / max(count.sum(), 1)
+        bottom.bar(centre, share, width=width * 0.95, color="#9ca3af")
+        bottom.set_ylabel("share of\nimages")
+        bottom.set_xlabel("top-1 probability (confidence)")
+        return _svg(figure)

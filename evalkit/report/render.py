@@ -14,9 +14,11 @@ import jinja2
 import pandas as pd
 
 from evalkit.atomic import write_atomic
+from evalkit.compare.checks import LABELS, LOWER_IS_BETTER, NOT_RATES
 from evalkit.csvsafe import write_csv
 from evalkit.naming import slug
-from evalkit.report import charts, gallery, tables
+from evalkit.options import ALPHA, MAX_DROP
+from evalkit.report import calibration, charts, gallery, tables
 from evalkit.report.format import count, markdown_cell, num, pct
 from evalkit.report.winners import best_rows
 from evalkit.results import RunResult
@@ -59,11 +61,15 @@ def _confusion_section(item: tables.LabeledRun, file: str) -> dict[str, Any]:
 
 
 def _pair_section(pair: tables.Pair) -> dict[str, Any]:
-    """A pair's numbers and its gallery of disagreements, for the HTML page."""
-    return _pair_numbers(pair) | {
-        "first_tiles": gallery.tiles(pair, pair.only_first),
-        "second_tiles": gallery.tiles(pair, pair.only_second),
-    }
+    """A pair's numbers, its changes beyond top-1 and its gallery of disagreements."""
+    return (
+        _pair_numbers(pair)
+        | calibration.pair_changes(pair)
+        | {
+            "first_tiles": gallery.tiles(pair, pair.only_first),
+            "second_tiles": gallery.tiles(pair, pair.only_second),
+        }
+    )
 
 
 def context(runs: Sequence[RunResult], title: str = "evalkit report") -> dict[str, Any]:
@@ -83,6 +89,11 @@ def context(runs: Sequence[RunResult], title: str = "evalkit report") -> dict[st
         "best": best_rows(summary, [item.run for item in labeled]),
         "accuracy_chart": charts.accuracy_vs_latency(summary),
         "pairs": [_pair_section(pair) for pair in found],
+        "calibration": calibration.rows(labeled),
+        "gate": {"max_drop": MAX_DROP, "alpha": ALPHA},
+        "check_labels": LABELS,
+        "lower_is_better": sorted(LOWER_IS_BETTER),
+        "not_rates": sorted(NOT_RATES),
         "per_class": per_class.to_dict("records"),
         "per_class_labels": labels,
         "has_delta": "delta" in per_class.columns,
@@ -119,6 +130,7 @@ def _setup(run: RunResult) -> dict[str, Any]:
         "not_published": weights.matches_published is False,
         "preprocessing": run.model.preprocessing.fields(),
         "runtime": run.environment.runtime.fields(),
+        "label_subset": run.model.label_space.subset,
         "packages": run.environment.packages,
         "execution": _execution(run),
     }
@@ -167,6 +179,7 @@ def render_markdown(runs: Sequence[RunResult], html_name: str | None = "report.h
             summary=summary.to_dict("records"),
             best=best_rows(summary, [item.run for item in labeled]),
             pairs=[_pair_numbers(p) for p in tables.pairs(labeled)],
+            calibration=calibration.rows(labeled, chart=False),
             worst=tables.per_class(labeled).head(10).to_dict("records"),
             labels=[item.label for item in labeled],
             failures=sum(len(item.run.failures) for item in labeled),

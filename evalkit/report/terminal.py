@@ -71,6 +71,7 @@ def notes(runs: Sequence[RunResult]) -> list[str]:
             f"data: {dataset.ignored_count} entries not evaluated (e.g. {first.file}: "
             f"{first.reason}); all are listed in results.json under dataset.ignored"
         )
+    lines += _subset_notes(runs)
     for run in runs:
         weights = run.model.weights
         if weights.matches_published is False:
@@ -91,6 +92,28 @@ def notes(runs: Sequence[RunResult]) -> list[str]:
             lines.append(f"{run.id}: skipped {printable(failure.file)}: {failure.reason}")
         if len(run.failures) > 5:
             lines.append(f"{run.id}: … {len(run.failures) - 5} more failures in results.json")
+    return lines
+
+
+def _subset_notes(runs: Sequence[RunResult]) -> list[str]:
+    """Which runs were scored on a label subset, and a hint when one looks missing."""
+    from evalkit.labelsets import matching_bundled
+
+    lines = []
+    for run in runs:
+        subset = run.model.label_space.subset
+        if subset is not None:
+            lines.append(
+                f"{run.id}: outputs restricted to the label subset {subset.name} "
+                f"({subset.classes} classes) before top-k"
+            )
+        elif run.model.label_space.name == "imagenet-1k":
+            match = matching_bundled(run.dataset.classes)
+            if match:
+                lines.append(
+                    f"{run.id}: the data's classes are exactly {match}'s; its published "
+                    f"accuracies restrict the outputs to them: add --label-subset {match}"
+                )
     return lines
 
 
@@ -129,6 +152,11 @@ def run_summary(run: RunResult) -> dict[str, object]:
         "subset": run.dataset.subset,
         "top1": _accuracy(run.metrics.top1),
         "top5": _accuracy(run.metrics.top5),
+        **{
+            name: None if estimate is None else estimate.value
+            for name in ("macro_f1", "nll", "ece", "brier")
+            for estimate in [getattr(run.metrics, name)]
+        },
         "failures": [{"file": f.file, "reason": f.reason} for f in run.failures],
         "batch_size": run.timing.batch_size,
         "batch_latency_ms": {

@@ -101,10 +101,15 @@ def test_save_then_compare_round_trip(suite: pytest.Pytester, tmp_path: Path) ->
     step_summary = tmp_path / "summary.md"
     os.environ["GITHUB_STEP_SUMMARY"] = str(step_summary)
     junit = tmp_path / "junit.xml"
-    compared = suite.runpytest_subprocess(f"--junitxml={junit}")
+    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    compared = suite.runpytest_subprocess(f"--junitxml={junit}", "--evalkit-mlflow")
     compared.assert_outcomes(passed=2)
     compared.stdout.fnmatch_lines(
-        ["*digits-cnn-torch.pt2*data/test*200*+0.00*ok*", "evalkit results: *results.json"]
+        [
+            "*digits-cnn-torch.pt2*data/test*200*+0.00*ok*",
+            "evalkit results: *results.json",
+            "evalkit mlflow: torch-export:*digits-cnn-torch.pt2 -> run * (sqlite:///*mlflow.db)",
+        ]
     )
     xml = junit.read_text()
     assert 'name="evalkit:torch-export:digits-cnn-torch.pt2:top1"' in xml
@@ -122,7 +127,9 @@ def test_degraded_model_fails_with_a_readable_message(
 ) -> None:
     suite.runpytest_subprocess("--evalkit-save-baseline").assert_outcomes(passed=2)
     os.environ["EVALKIT_TEST_MODEL"] = degrade(demo[0]["torch"], tmp_path / "degraded")
-    result = suite.runpytest_subprocess("--evalkit-report", "ci-report")
+    result = suite.runpytest_subprocess(
+        "--evalkit-report", "ci-report", "--evalkit-gate", "top1,per_class"
+    )
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(
         [
@@ -131,6 +138,9 @@ def test_degraded_model_fails_with_a_readable_message(
             "drop >= 1 points)",
             "*flipped: 2? samples newly wrong, ? newly right (n=200); one-sided exact McNemar "
             "p=*e-0* < alpha 0.01",
+            "*per-class: 1 class(es) dropped by >= 1 points, Holm-adjusted p < 0.01:",
+            "*class 3: *% -> 0.0% (n=20; * newly wrong, 0 newly right; McNemar p=*, "
+            "Holm-adjusted p=*)",
             "*baseline: *baselines*results.json",
             "*diff: *ci-report*diff-*.csv",
         ]
@@ -139,6 +149,8 @@ def test_degraded_model_fails_with_a_readable_message(
     assert "Traceback" not in result.stdout.str()
     html = (suite.path / "ci-report" / "report.html").read_text()
     assert "digits-cnn-torch.pt2 (baseline)" in html and "Pairwise comparison" in html
+    assert "Classes significantly worse in torch-export:digits-cnn-torch.pt2 than" in html
+    assert '<table class="class-drops">' in html and "Calibration" in html
     (diff,) = (suite.path / "ci-report").glob("diff-*.csv")
     lines = diff.read_text().splitlines()
     assert lines[0] == "path,label,baseline_predicted,current_predicted,change"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -139,6 +140,29 @@ def test_per_class_table_sorts_and_filters(chrome: Any, demo_report: Path) -> No
     assert first_column() == [str(d) for d in range(10)]
     chrome.find_element("css selector", "#class-filter").send_keys("7")
     assert first_column() == ["7"]
+    assert console_errors(chrome) == []
+
+
+def test_calibration_reads_at_a_glance(chrome: Any, demo_report: Path, tmp_path: Path) -> None:
+    """Each model: ECE, NLL, Brier and macro-F1 with intervals, a verdict in words, and its
+    reliability diagram (bars, diagonal, histogram) visible; B - A with paired intervals."""
+    open_report(chrome, demo_report)
+    chrome.find_element("css selector", "nav a[href='#calibration']").click()
+    rows = chrome.find_elements("css selector", "#calibration-table tbody tr")
+    assert len(rows) == 2
+    for row in rows:
+        cells = [cell.text for cell in row.find_elements("css selector", "td")]
+        assert re.fullmatch(r"\d+\.\d\d \[\d+\.\d, \d+\.\d\]", cells[1]), cells  # ECE %
+        assert re.fullmatch(r"\d\.\d{3} \[\d\.\d{3}, \d\.\d{3}\]", cells[2]), cells  # NLL
+        assert re.match(r"(well calibrated on average|over-confident|under-confident): ", cells[5])
+    diagrams = chrome.find_elements("css selector", "#calibration .reliability figure svg")
+    assert len(diagrams) == 2 and all(d.is_displayed() for d in diagrams)
+    assert all(d.size["width"] > 250 and d.size["height"] > 250 for d in diagrams)
+    text = chrome.find_element("css selector", "#calibration").text
+    assert "perfect calibration" in text and "ECE" in text
+    changes = chrome.find_elements("css selector", "#pair-changes tbody tr td")
+    assert len(changes) == 6 and re.match(r"[+-]", changes[2].text)  # macro-F1 Δ
+    screenshot(chrome, "demo-report-calibration", tmp_path)
     assert console_errors(chrome) == []
 
 
