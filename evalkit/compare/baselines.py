@@ -89,6 +89,11 @@ class Comparison:
 
     def summary(self) -> str:
         verdict = "REGRESSION" if self.regression else "ok"
+        which = [c.metric for c in self.checks if c.regression and c.metric != "top1"]
+        which += ["per_class"] if self.class_drops else []
+        if which:  # say what regressed when it is not (only) top-1
+            top1 = ["top1"] if "top1" in self.metrics and self.top1_regression else []
+            verdict += f" ({', '.join(top1 + which)})"
         lines = [
             f"{self.name}: {verdict}: top-1 {100 * self.baseline_top1:.2f}% -> "
             f"{100 * self.current_top1:.2f}% ({100 * self.delta:+.2f} points, n={self.n}); "

@@ -73,7 +73,10 @@ class MetricCheck:
             f"({scale * self.delta:+.{2 if rate else 4}f}{unit}"
         )
         if self.low is not None and self.high is not None:
-            text += f", 95% interval {scale * self.low:+.4g} to {scale * self.high:+.4g}"
+            digits = 2 if rate else 4
+            text += (
+                f", 95% interval {scale * self.low:+.{digits}f} to {scale * self.high:+.{digits}f}"
+            )
         if self.worse is not None:
             text += f"; {self.worse} newly wrong, {self.better} newly right"
         verdict = "REGRESSION" if self.regression else "ok"
