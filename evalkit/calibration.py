@@ -65,11 +65,12 @@ def brier(scores: Scores) -> Statistic:
 def ece(scores: Scores, bins: int = ECE_BINS) -> Statistic:
     """Top-label ECE: per bin, |sum of (confidence - correct)| over all samples' weight."""
     gap = scores.confidence.astype(np.float64) - scores.correct.astype(np.float64)
-    cells = np.zeros((scores.n, bins))
-    cells[np.arange(scores.n), bin_of(scores.confidence, bins)] = gap
+    rows = np.arange(scores.n)
+    cells = sparse.csr_matrix((gap, (rows, bin_of(scores.confidence, bins))), (scores.n, bins))
 
     def statistic(weights: np.ndarray) -> np.ndarray:
-        result: np.ndarray = np.abs(weights @ cells).sum(axis=1) / weights.sum(axis=1)
+        per_bin = np.asarray((cells.T @ weights.T).T)  # (resamples, bins)
+        result: np.ndarray = np.abs(per_bin).sum(axis=1) / weights.sum(axis=1)
         return result
 
     return statistic

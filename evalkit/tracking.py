@@ -15,9 +15,11 @@ MLflow's default) and an experiment (``MLFLOW_EXPERIMENT_NAME``, else ``evalkit`
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import math
 import os
+import re
 import time
 import warnings
 from collections.abc import Iterator, Sequence
@@ -39,6 +41,8 @@ HTTP_DEFAULTS = {
     "MLFLOW_HTTP_REQUEST_TIMEOUT": "30",
 }
 MAX_PARAM = 6000  # MLflow's limit on a parameter value
+MAX_KEY = 250  # and on a name
+BATCH = 100  # parameters per log_batch request (MLflow's limit)
 RUN_KEY = "evalkit.run_key"
 
 
@@ -80,14 +84,25 @@ def _mlflow() -> Any:
     return mlflow
 
 
-def _flatten(prefix: str, value: Any) -> dict[str, str]:
-    if isinstance(value, dict):
-        flat: dict[str, str] = {}
-        for key, item in value.items():
-            flat |= _flatten(f"{prefix}.{key}", item)
-        return flat
-    text = "" if value is None else str(value)
-    return {prefix: text if len(text) <= MAX_PARAM else text[: MAX_PARAM - 1] + "…"}
+def _key(name: str) -> str:
+    """A parameter name MLflow accepts (letters, digits, ``_ - . / : space``; 250 at most)."""
+    return re.sub(r"[^\w\-. /:]", "_", name)[:MAX_KEY]
+
+
+def _text(value: Any) -> str:
+    text = json.dumps(value) if isinstance(value, dict | list) else str(value)
+    return text if len(text) <= MAX_PARAM else text[: MAX_PARAM - 1] + "…"
+
+
+def _flatten(prefix: str, section: dict[str, Any]) -> dict[str, str]:
+    """``prefix.key`` for each field, one level deep (deeper values as JSON)."""
+    flat: dict[str, str] = {}
+    for key, value in section.items():
+        if isinstance(value, dict) and prefix != "options":
+            flat |= {f"{prefix}.{key}.{k}": _text(v) for k, v in value.items() if v is not None}
+        elif value is not None:
+            flat[f"{prefix}.{key}"] = _text(value)
+    return flat
 
 
 def run_params(run: RunResult) -> dict[str, str]:
@@ -113,7 +128,7 @@ def run_params(run: RunResult) -> dict[str, str]:
         },
     )
     params |= _flatten("options", run.options or {})
-    return {key: value for key, value in params.items() if value != ""}
+    return {_key(key): value for key, value in params.items() if value != ""}
 
 
 def run_metrics(run: RunResult) -> dict[str, float]:
@@ -175,11 +190,11 @@ def _log_one(
     run_id = created.info.run_id
     now = int(time.time() * 1000)
     entities = mlflow.entities
-    client.log_batch(
-        run_id,
-        metrics=[entities.Metric(k, v, now, 0) for k, v in run_metrics(run).items()],
-        params=[entities.Param(k, v) for k, v in run_params(run).items()],
-    )
+    params = [entities.Param(k, v) for k, v in run_params(run).items()]
+    metrics = [entities.Metric(k, v, now, 0) for k, v in run_metrics(run).items()]
+    client.log_batch(run_id, metrics=metrics)
+    for start in range(0, len(params), BATCH):
+        client.log_batch(run_id, params=params[start : start + BATCH])
     for artifact in _artifacts(results, run):
         client.log_artifact(run_id, str(artifact))
     client.set_terminated(run_id)

@@ -111,3 +111,30 @@ def test_log_needs_a_tracker_and_a_results_file(tmp_path: Path) -> None:
         env={"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'm.db'}"},
     )
     assert_user_error(done, "none.json")
+
+
+def test_many_and_odd_parameters_are_logged(tmp_path: Path) -> None:
+    """MLflow takes 100 parameters per request and names of ``\\w - . / : space`` only."""
+    import numpy as np
+
+    from evalkit.results import save_results
+    from evalkit.tracking import run_params
+    from helpers import fake_run, predictions_table
+
+    classes = ["cat", "dog"]
+    frame = predictions_table(
+        ["a.png", "b.png"], classes, classes, np.array([[0, 1], [1, 0]]), np.full((2, 2), 0.5)
+    )
+    run = fake_run(frame, classes, model_id="onnx:/m/model+v2(final).onnx")
+    run.options = {f"opt{i}": i for i in range(150)} | {"weights": {"a=b": "/w+1.pt"}}
+    params = run_params(run)
+    assert len(params) > 150 and params["options.weights"] == '{"a=b": "/w+1.pt"}'
+    save_results([run], tmp_path / "r")
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    done = run_cli(
+        "log", tmp_path / "r", "--mlflow", env={"MLFLOW_TRACKING_URI": uri}, cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr
+    (logged,) = runs_of(uri, "evalkit")
+    assert logged.data.params["options.opt149"] == "149"
+    assert logged.data.params["model.id"] == "onnx:/m/model+v2(final).onnx"
