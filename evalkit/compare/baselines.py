@@ -78,15 +78,6 @@ class Comparison:
         top1 = "top1" in self.metrics and self.top1_regression
         return top1 or any(c.regression for c in self.checks) or bool(self.class_drops)
 
-    @property
-    def failed(self) -> list[str]:
-        """What regressed, in words (one entry per metric; per-class lists the classes)."""
-        found = [check.summary() for check in self.checks if check.regression]
-        if "top1" in self.metrics and self.top1_regression and not self.checks:
-            found.insert(0, "top-1")
-        found += [drop.summary() for drop in self.class_drops]
-        return found
-
     def summary(self) -> str:
         verdict = "REGRESSION" if self.regression else "ok"
         which = [c.metric for c in self.checks if c.regression and c.metric != "top1"]
