@@ -19,8 +19,8 @@ import numpy as np
 from scipy import sparse
 
 from evalkit.bootstrap import Statistic
+from evalkit.options import ECE_BINS
 
-ECE_BINS = 15
 FLOOR = float(np.finfo(np.float32).tiny)
 
 

@@ -55,6 +55,7 @@ NOT_IDENTITY = (
 )
 # options that choose which samples are evaluated
 SUBSET = ("format", "labels_file", "limit", "per_class", "seed", "sample")
+ECE_BINS = 15  # equal-width bins of the expected calibration error
 SAMPLES = ("stratified", "random", "first")  # how --limit N picks its images
 LABEL_SUBSETS = ("imagenet-a", "imagenet-r")  # bundled --label-subset class lists
 
@@ -188,7 +189,7 @@ class EvalOptions:
     preprocess: Pairs = ()  # model files: model id (or "*") -> PRESET|timm:NAME|FILE.json
     class_map: Path | Pairs | None = None
     label_subset: str | None = None  # imagenet-a, imagenet-r or a class-list file
-    ece_bins: int = 15
+    ece_bins: int = ECE_BINS
     strict: bool = False
     warmup: int = 1
     workers: int | None = None

@@ -109,8 +109,12 @@ def calibration_metrics(scores: Scores, bins: int, confidence: float = 0.95) -> 
 
 def rescore(run: RunResult) -> Metrics:
     """A stored run's metrics, computed again from its predictions (no model is loaded)."""
-    bins = (run.options or {}).get("ece_bins", ECE_BINS)
-    return score(run.predictions, run.dataset.classes, class_outputs_of(run), bins=int(bins))
+    return score(run.predictions, run.dataset.classes, class_outputs_of(run), bins=ece_bins_of(run))
+
+
+def ece_bins_of(run: RunResult) -> int:
+    """The ECE bins a run was scored with (its option; the default for older files)."""
+    return int((run.options or {}).get("ece_bins", ECE_BINS))
 
 
 def class_outputs_of(run: RunResult) -> list[int]:

@@ -94,11 +94,12 @@ def _text(value: Any) -> str:
     return text if len(text) <= MAX_PARAM else text[: MAX_PARAM - 1] + "…"
 
 
-def _flatten(prefix: str, section: dict[str, Any]) -> dict[str, str]:
-    """``prefix.key`` for each field, one level deep (deeper values as JSON)."""
+def _flatten(prefix: str, section: dict[str, Any], nested: bool = True) -> dict[str, str]:
+    """``prefix.key`` for each field; ``nested``: a dict field's entries one level deeper,
+    else (and below that) values as JSON."""
     flat: dict[str, str] = {}
     for key, value in section.items():
-        if isinstance(value, dict) and prefix != "options":
+        if isinstance(value, dict) and nested:
             flat |= {f"{prefix}.{key}.{k}": _text(v) for k, v in value.items() if v is not None}
         elif value is not None:
             flat[f"{prefix}.{key}"] = _text(value)
@@ -127,7 +128,7 @@ def run_params(run: RunResult) -> dict[str, str]:
             "fingerprint": data.fingerprint,
         },
     )
-    params |= _flatten("options", run.options or {})
+    params |= _flatten("options", run.options or {}, nested=False)  # weights: {id: file}
     return {_key(key): value for key, value in params.items() if value != ""}
 
 

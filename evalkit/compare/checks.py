@@ -18,13 +18,13 @@ from typing import Any
 import numpy as np
 
 from evalkit.bootstrap import Statistic, paired_difference
-from evalkit.calibration import ECE_BINS, Scores, brier, ece, macro_f1, nll
+from evalkit.calibration import Scores, brier, ece, macro_f1, nll
 from evalkit.compare.alignment import aligned_predictions
-from evalkit.compare.stats import mcnemar_worse_p
+from evalkit.compare.stats import is_regression, mcnemar_worse_p, regressed
 from evalkit.errors import EvalkitError
 from evalkit.options import GATE_METRICS
 from evalkit.results import RunResult, prediction_hits, prediction_topk
-from evalkit.scoring import calibration_scores, class_indices, class_outputs_of
+from evalkit.scoring import calibration_scores, class_indices, class_outputs_of, ece_bins_of
 
 LOWER_IS_BETTER = frozenset({"nll", "ece", "brier"})
 NOT_RATES = frozenset({"nll", "brier"})  # shown as numbers, not percentages
@@ -134,7 +134,7 @@ def paired(baseline: RunResult, current: RunResult, *, same_model: bool = True) 
         predicted=(before, after),
         hits={k: (prediction_hits(left, k), prediction_hits(right, k)) for k in (1, 5)},
         scores=(_scores(left), _scores(right)),
-        bins=int((current.options or {}).get("ece_bins", ECE_BINS)),
+        bins=ece_bins_of(current),
     )
 
 
@@ -147,14 +147,13 @@ def _mcnemar(data: Paired, metric: str, max_drop: float, alpha: float) -> Metric
     before, after = data.hits[1 if metric == "top1" else 5]
     worse, better = int((before & ~after).sum()), int((~before & after).sum())
     p = float(mcnemar_worse_p(worse, better))
-    drop = (worse - better) / max(data.n, 1)
     return MetricCheck(
         metric=metric,
         baseline=float(before.mean()) if data.n else float("nan"),
         current=float(after.mean()) if data.n else float("nan"),
         p_value=p,
         test="exact McNemar (one-sided)",
-        regression=bool(drop >= max_drop - 1e-12 and p < alpha),
+        regression=is_regression(worse, better, max(data.n, 1), max_drop, alpha),
         worse=worse,
         better=better,
     )
@@ -184,7 +183,7 @@ def _bootstrapped(data: Paired, metric: str, max_drop: float, alpha: float) -> M
         current=diff.current,
         p_value=diff.p_worse,
         test=f"paired {diff.interval}",
-        regression=bool(worse_by >= max_drop - 1e-12 and diff.p_worse < alpha),
+        regression=regressed(worse_by, diff.p_worse, max_drop, alpha),
         low=diff.low,
         high=diff.high,
     )
@@ -224,7 +223,7 @@ def class_drops(data: Paired, max_drop: float, alpha: float) -> list[ClassDrop]:
     adjusted = np.ones(size)
     adjusted[tested] = holm(p[tested])
     drop = (worse - better) / np.maximum(n, 1)
-    flagged = [c for c in tested if drop[c] >= max_drop - 1e-12 and adjusted[c] < alpha]
+    flagged = tested[regressed(drop[tested], adjusted[tested], max_drop, alpha)]
     drops = [
         ClassDrop(
             name=data.classes[c],

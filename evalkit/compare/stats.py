@@ -36,5 +36,11 @@ def is_regression(worse: Any, better: Any, n: int, max_drop: float, alpha: float
     Works on arrays too, so a simulation (benchmarks/gate_simulation.py) runs exactly this rule.
     """
     drop = (np.asarray(worse) - np.asarray(better)) / n
-    verdict = (drop >= max_drop - 1e-12) & (mcnemar_worse_p(worse, better) < alpha)
+    return regressed(drop, mcnemar_worse_p(worse, better), max_drop, alpha)
+
+
+def regressed(drop: Any, p_worse: Any, max_drop: float, alpha: float) -> Any:
+    """The rule behind every gated metric: worse by at least ``max_drop`` (the drop measured
+    in the direction that is worse) and a one-sided p-value below ``alpha`` (scalars or arrays)."""
+    verdict = (np.asarray(drop) >= max_drop - 1e-12) & (np.asarray(p_worse) < alpha)
     return bool(verdict) if np.ndim(verdict) == 0 else verdict
