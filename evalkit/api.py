@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -11,6 +12,8 @@ from typing import Any
 import numpy as np
 
 from evalkit.data.datasets import Dataset, load_dataset, subset
+from evalkit.data.decode import measure_file
+from evalkit.data.properties import PROPERTIES, ImageProperties
 from evalkit.driver import STOP, Interrupted, check_resumed_models, collect, store_folder
 from evalkit.errors import EvalkitError
 from evalkit.executors import Executor
@@ -19,7 +22,7 @@ from evalkit.labels import LabelSpace, load_class_map, map_labels
 from evalkit.labelsets import check_covers, describe, load_label_subset, subset_outputs
 from evalkit.models.base import ModelAdapter
 from evalkit.options import EvalOptions
-from evalkit.plan import plan_run
+from evalkit.plan import Plan, plan_run
 from evalkit.registry import load_model, parse_model_id
 from evalkit.results import Failure, LabelSubsetInfo, RunResult
 from evalkit.scoring import build_result, predictions_of
@@ -123,9 +126,12 @@ def run_with(executor: Executor, dataset: Dataset, options: EvalOptions) -> RunR
         memo_file=memo,
         workers=options.workers,
     )
+    if options.exif_transpose:  # changes what the model sees: part of the cache key
+        model.preprocessing.exif_transpose = True
     with store_folder(options, model.id) as folder:
         collected = collect(executor, plan, model, executor.runtime(), options, folder)
-        read = predictions_of(merged_rows(collected.tables), labels)
+        rows = fill_properties(merged_rows(collected.tables), plan, options)
+        read = predictions_of(rows, labels, dataset)
         try:
             _check_failures(read[1], len(dataset), options.strict)
         except EvalkitError:
@@ -134,6 +140,28 @@ def run_with(executor: Executor, dataset: Dataset, options: EvalOptions) -> RunR
             raise
     runtime = executor.runtime()  # after the run: peak device memory
     return build_result(model, runtime, labels, dataset, plan, collected, outputs, options, read)
+
+
+def fill_properties(rows: dict[str, Any], plan: Plan, options: EvalOptions) -> dict[str, Any]:
+    """``rows`` with the image properties of readable images that an older evalkit cached or
+    stored without them, measured now (a read and decode of those files only)."""
+    missing = [
+        row
+        for row, (error, value) in enumerate(zip(rows["error"], rows[PROPERTIES[0]], strict=True))
+        if error is None and value is None
+    ]
+    if not missing:
+        return rows
+
+    def measured(row: int) -> ImageProperties | None:
+        path = plan.samples[rows["index"][row]].sample.path
+        return measure_file(path, exif_transpose=options.exif_transpose)
+
+    with ThreadPoolExecutor(options.workers or os.cpu_count() or 1) as pool:
+        for row, found in zip(missing, pool.map(measured, missing), strict=True):
+            for name, value in (found.to_dict() if found else {}).items():
+                rows[name][row] = value
+    return rows
 
 
 def _label_subset(

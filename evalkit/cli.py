@@ -130,6 +130,7 @@ def _add_run(commands: argparse._SubParsersAction) -> None:
         "(bundled) or a file with one class per line (docs/datasets.md)",
     )
     _number(run, "--ece-bins", defaults.ece_bins, "equal-width bins of the calibration error")
+    _add_slicing(run, defaults)
     run.add_argument("--strict", action="store_true", help="fail on any unreadable image")
     _number(run, "--warmup", defaults.warmup, "untimed warm-up batches")
     run.add_argument("--workers", type=int, help="decode threads (default: CPU count)")
@@ -139,6 +140,66 @@ def _add_run(commands: argparse._SubParsersAction) -> None:
     _mlflow_flags(run)
     _json_flag(run, "a summary of each run (accuracy, failures, speed, files written)")
     run.set_defaults(handler=cmd_run)
+
+
+def _add_slicing(parser: argparse.ArgumentParser, defaults: EvalOptions | None) -> None:
+    """The slice options (``run`` also gets ``--exif-transpose``); ``defaults`` None (rescore):
+    keep what the run recorded."""
+    if defaults is not None:
+        parser.add_argument(
+            "--exif-transpose",
+            action="store_true",
+            help="turn images upright by their EXIF orientation first (off, as the frameworks' "
+            "loaders do; recorded)",
+        )
+    parser.add_argument(
+        "--slice-by",
+        action="append",
+        default=[] if defaults else None,
+        metavar="COLUMN",
+        help="also report accuracy per value of this CSV manifest column (repeatable); image "
+        "properties (brightness, contrast, sharpness, …) are always sliced (docs/slices.md)",
+    )
+    for flag, text in (
+        ("--slice-bins", "quantile bins of each image property"),
+        ("--min-slice-size", "images a slice needs to be tested as a weak segment"),
+    ):
+        name = flag[2:].replace("-", "_")
+        if defaults is not None:
+            _number(parser, flag, getattr(defaults, name), text)
+        else:
+            parser.add_argument(flag, type=int, help=f"{text} (default: as the run recorded)")
+
+
+def _add_rescore(commands: argparse._SubParsersAction) -> None:
+    rescore = commands.add_parser(
+        "rescore",
+        help="score a stored run again from its predictions (adds slices; never re-runs a model)",
+    )
+    rescore.add_argument("results", type=Path, help="the run folder (or its results.json)")
+    _add_slicing(rescore, None)
+    rescore.set_defaults(handler=cmd_rescore)
+
+
+def _add_dupes(commands: argparse._SubParsersAction) -> None:
+    dupes = commands.add_parser(
+        "dupes",
+        help="exact and near-duplicate images within a data set, or between two (leakage)",
+    )
+    dupes.add_argument("data", type=Path, help="image folder or CSV manifest")
+    dupes.add_argument("other", type=Path, nargs="?", help="a second set: pairs across the two")
+    dupes.add_argument(
+        "--max-distance",
+        type=int,
+        default=4,
+        help="near duplicates: perceptual hashes at most this many bits apart (default 4)",
+    )
+    dupes.add_argument("--limit", type=int, default=20, help="pairs listed (default 20)")
+    dupes.add_argument(
+        "--fail-on-dupes", action="store_true", help="exit 1 when any pair is found (for CI)"
+    )
+    _json_flag(dupes, "every pair and unreadable file")
+    dupes.set_defaults(handler=cmd_dupes)
 
 
 def _mlflow_flags(parser: argparse.ArgumentParser) -> None:
@@ -301,6 +362,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--cache", type=Path, help="demo data/model cache (default ~/.cache/evalkit)")
     demo.set_defaults(handler=cmd_demo)
     _add_compare(commands)
+    _add_rescore(commands)
+    _add_dupes(commands)
     _add_log(commands)
     report = commands.add_parser(
         "report", help="HTML/Markdown/CSV report from saved results (never re-runs a model)"
@@ -494,6 +557,47 @@ def _print_logged(logged: Sequence[Any]) -> None:
             f"mlflow: {entry.model} {how} as run {entry.run_id} (experiment "
             f"{entry.experiment_id}, {entry.tracking_uri})"
         )
+
+
+def cmd_rescore(args: argparse.Namespace) -> int:
+    from evalkit.report import print_summary, write_report
+    from evalkit.results import load_results, save_results
+    from evalkit.scoring import rescored
+
+    stored = load_results(args.results)
+    runs = [rescored(run, args.slice_by, args.slice_bins, args.min_slice_size) for run in stored]
+    assert stored.path is not None
+    path = save_results(runs, stored.path.parent)
+    html = write_report(runs, stored.path.parent)["html"]
+    print_summary(runs)
+    print(f"results: {path}")
+    print(f"report: {html}")
+    return 0
+
+
+def cmd_dupes(args: argparse.Namespace) -> int:
+    from evalkit.analysis.dupes import dupes_json, find_duplicates, hash_images, summary_lines
+    from evalkit.data.datasets import image_files
+
+    if not 0 <= args.max_distance <= 32:
+        raise EvalkitError(f"--max-distance must be 0 to 32 bits, got {args.max_distance}")
+    root_a, files_a = image_files(args.data)
+    root_b, files_b = image_files(args.other) if args.other else (None, None)
+    hashes_a = hash_images(files_a)
+    hashes_b = hash_images(files_b) if files_b is not None else None
+    pairs = find_duplicates(hashes_a, hashes_b, max_distance=args.max_distance)
+    if args.json:
+        _print_json(
+            dupes_json(pairs, hashes_a, hashes_b, root_a=root_a, root_b=root_b)
+            | {"max_distance": args.max_distance}
+        )
+    else:
+        names = {"name_a": str(args.data), "name_b": str(args.other)}
+        lines = summary_lines(
+            pairs, hashes_a, hashes_b, args.limit, root_a=root_a, root_b=root_b, **names
+        )
+        print("\n".join(lines))
+    return 1 if pairs and args.fail_on_dupes else 0
 
 
 def cmd_log(args: argparse.Namespace) -> int:

@@ -239,6 +239,12 @@ class Gate:
                 f"{100 * c.max_drop:g} points, Holm-adjusted p < {c.alpha:g}:"
             )
             lines += [f"    {drop.summary()}" for drop in c.class_drops]
+        if c.slice_drops:
+            lines.append(
+                f"  slices: {len(c.slice_drops)} slice(s) dropped by >= {100 * c.max_drop:g} "
+                f"points, Holm-adjusted p < {c.alpha:g} (within each slice:COLUMN gate):"
+            )
+            lines += [f"    {drop.summary()}" for drop in c.slice_drops]
         lines += [
             f"  baseline: {path}",
             f"  diff: {diff if diff else 'not written (no --evalkit-report folder)'}",

@@ -51,13 +51,19 @@ NOT_IDENTITY = (
     "store_logits",
     "executor",
     "ray_address",
-    "ece_bins",  # changes a metric, not a prediction
+    "ece_bins",  # change metrics, not predictions
+    "slice_by",
+    "slice_bins",
+    "min_slice_size",
 )
 # options that choose which samples are evaluated
 SUBSET = ("format", "labels_file", "limit", "per_class", "seed", "sample")
 ECE_BINS = 15  # equal-width bins of the expected calibration error
 SAMPLES = ("stratified", "random", "first")  # how --limit N picks its images
 LABEL_SUBSETS = ("imagenet-a", "imagenet-r")  # bundled --label-subset class lists
+SLICE_BINS = 4  # quantile bins of each image property (quartiles)
+MIN_SLICE_SIZE = 30  # images a slice needs to be tested as a weak segment
+SEGMENT_FDR = 0.05  # false discovery rate of the weak-segment search (Benjamini-Hochberg)
 
 Pairs = tuple[tuple[str, str], ...]
 
@@ -128,16 +134,26 @@ class Execution:
         object.__setattr__(self, "channels_last", layout_value(self.channels_last))
 
 
+SLICE_GATE = "slice:"  # ``slice:COLUMN``: the top-1 test within each slice of a column
+
+
+def slice_gate_column(metric: str) -> str | None:
+    """The column of a ``slice:COLUMN`` gate metric (None for other metrics)."""
+    return metric[len(SLICE_GATE) :] if metric.startswith(SLICE_GATE) else None
+
+
 def gate_metrics(text: str | tuple[str, ...]) -> tuple[str, ...]:
-    """``top1,top5,per_class`` as a tuple of metric names (each once, in the order given)."""
+    """``top1,top5,per_class,slice:camera`` as a tuple of metric names (each once, in order)."""
     parts = text.split(",") if isinstance(text, str) else list(text)
     names = tuple(dict.fromkeys(part.strip() for part in parts if part.strip()))
     for name in names:
-        if name not in GATE_METRICS:
+        if name == SLICE_GATE:
+            raise EvalkitError("gate metric slice: needs a column: slice:COLUMN (slice:camera)")
+        if name not in GATE_METRICS and slice_gate_column(name) is None:
             hint = did_you_mean(name, GATE_METRICS)
             raise EvalkitError(
                 f"unknown gate metric {name!r}{'; ' + hint if hint else ''} (metrics: "
-                f"{', '.join(GATE_METRICS)})"
+                f"{', '.join(GATE_METRICS)}, slice:COLUMN)"
             )
     if not names:
         raise EvalkitError(f"the gate needs a metric; choose from {', '.join(GATE_METRICS)}")
@@ -190,6 +206,10 @@ class EvalOptions:
     class_map: Path | Pairs | None = None
     label_subset: str | None = None  # imagenet-a, imagenet-r or a class-list file
     ece_bins: int = ECE_BINS
+    exif_transpose: bool = False  # turn images upright by their EXIF orientation
+    slice_by: tuple[str, ...] = ()  # manifest columns to slice by (image properties always)
+    slice_bins: int = SLICE_BINS
+    min_slice_size: int = MIN_SLICE_SIZE
     strict: bool = False
     warmup: int = 1
     workers: int | None = None
@@ -215,6 +235,7 @@ class EvalOptions:
         set_(self, "preprocess", _pairs(self.preprocess))
         set_(self, "batch_size", batch_size_value(self.batch_size))
         set_(self, "channels_last", layout_value(self.channels_last))
+        set_(self, "slice_by", slice_columns(self.slice_by))
         for name in ("labels_file", "out", "cache_dir"):
             if getattr(self, name) is not None:
                 set_(self, name, Path(getattr(self, name)))
@@ -236,6 +257,8 @@ class EvalOptions:
         _choice("executor", self.executor, EXECUTORS)
         _positive("shard_size", self.shard_size, "--shard-size")
         _positive("ece_bins", self.ece_bins, "--ece-bins")
+        _positive("slice_bins", self.slice_bins, "--slice-bins")
+        _positive("min_slice_size", self.min_slice_size, "--min-slice-size")
         if self.resume and self.out is None:
             raise EvalkitError("resume needs the run folder to continue: pass --out DIR")
         Execution(self.precision, self.channels_last, self.threads, self.runtime)
@@ -299,7 +322,8 @@ class EvalOptions:
 
     def record(self) -> dict[str, Any]:
         """Every option as JSON values (what the results file records)."""
-        return {name: _jsonable(getattr(self, name)) for name in self.names()}
+        record = {name: _jsonable(getattr(self, name)) for name in self.names()}
+        return record | {"slice_by": list(self.slice_by)}
 
     @classmethod
     def from_record(cls, record: Mapping[str, Any]) -> EvalOptions:
@@ -312,6 +336,8 @@ class EvalOptions:
         chosen = {k: v for k, v in self.record().items() if k not in NOT_IDENTITY}
         if self.limit is None:
             chosen.pop("sample")
+        if not self.exif_transpose:  # runs before the option existed are the same run
+            chosen.pop("exif_transpose")
         if self.per_class is None and (self.limit is None or self.sample == "first"):
             chosen.pop("seed")
         return chosen
@@ -325,9 +351,16 @@ class EvalOptions:
 def _jsonable(value: Any) -> Any:
     if isinstance(value, Path):
         return str(value)
-    if isinstance(value, tuple):
-        return {k: v for k, v in value}
-    return value
+    if isinstance(value, tuple) and all(isinstance(v, tuple) for v in value):
+        return {k: v for k, v in value}  # pairs
+    return list(value) if isinstance(value, tuple) else value
+
+
+def slice_columns(value: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    """``--slice-by`` values (repeated, or comma-separated) as a tuple of column names."""
+    parts = [value] if isinstance(value, str) else list(value)
+    names = [name.strip() for part in parts for name in str(part).split(",")]
+    return tuple(dict.fromkeys(name for name in names if name))
 
 
 @dataclass(frozen=True)

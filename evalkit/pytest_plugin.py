@@ -62,7 +62,9 @@ OPTIONS: tuple[tuple[str, str, Any, str], ...] = (
         "gate",
         "string",
         ",".join(GATE_DEFAULT),
-        f"metrics a regression is checked on, comma-separated: {', '.join(GATE_METRICS)}",
+        f"metrics a regression is checked on, comma-separated: {', '.join(GATE_METRICS)} "
+        "or slice:COLUMN (the top-1 test within each slice of a manifest column or image "
+        "property, Holm-corrected)",
     ),
     ("timing-max-slowdown", "string", "", "opt-in latency check, e.g. p50:25%"),
     ("data", "string", "", "default evaluation data for evalkit.evaluate()"),
@@ -76,6 +78,13 @@ OPTIONS: tuple[tuple[str, str, Any, str], ...] = (
         "",
         f"restrict outputs to a class list: {', '.join(LABEL_SUBSETS)} or a file",
     ),
+    (
+        "slice-by",
+        "string",
+        "",
+        "also slice results by these CSV manifest columns (comma-separated)",
+    ),
+    ("exif-transpose", "bool", False, "turn images upright by their EXIF orientation first"),
     ("mlflow", "bool", False, "log the session's runs to the active MLflow tracking URI"),
 )
 
@@ -155,6 +164,8 @@ def _eval_defaults(config: pytest.Config) -> EvalOptions:
         "batch_size": _value(config, "batch-size")[0] or None,
         "device": _value(config, "device")[0] or None,
         "weights": _weights(config),
+        "slice_by": _value(config, "slice-by")[0] or None,
+        "exif_transpose": bool(_value(config, "exif-transpose")[0]) or None,
     }
     try:
         return EvalOptions(**{k: v for k, v in given.items() if v is not None})

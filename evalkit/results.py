@@ -42,6 +42,17 @@ SCHEMA_VERSION = 2  # 2: sparse confusion matrix, per-class columns (1 still rea
 RESULTS_FILE = "results.json"
 # prediction columns that hold text even when they look like numbers (class "3", file "001")
 TEXT_COLUMNS = {"path": str, "label": str, "predicted": str}
+META_PREFIX = "meta."  # a CSV manifest's other columns (``meta.camera``), kept as text
+# image properties measured at decode (evalkit.data.properties), one column each
+PROPERTIES = (
+    "brightness",
+    "contrast",
+    "sharpness",
+    "aspect_ratio",
+    "megapixels",
+    "grayscale",
+    "exif_rotated",
+)
 
 
 class Section(BaseModel):
@@ -191,6 +202,73 @@ class Metrics(Section):
         return {name: [row.get(name) for row in dumped] for name in names}
 
 
+class Slice(Section):
+    """Top-1/top-5 within one slice (Wilson intervals)."""
+
+    value: str
+    n: Count
+    top1: Accuracy
+    top5: Accuracy
+
+
+class SliceGroup(Section):
+    """One column's slices: an image property (quantile bins or yes/no) or a manifest column."""
+
+    name: str
+    source: str  # "property" or "manifest"
+    binning: str  # "quantiles", "yes/no" or "values"
+    edges: list[float] | None = None  # quantile bin edges
+    missing: Count = 0  # images without a value
+    slices: list[Slice]
+
+
+class SegmentCondition(Section):
+    name: str
+    value: str
+
+
+class WeakSegment(Section):
+    """A slice (or pair of slices) significantly less accurate than the rest of the data."""
+
+    slice: str
+    conditions: list[SegmentCondition]
+    n: Count
+    top1: Accuracy
+    rest_top1: float
+    deficit: float
+    p_value: float
+    p_adjusted: float
+    examples: list[str] = Field(default_factory=list)  # most confident mistakes
+
+
+class WeakSegments(Section):
+    tried: Count
+    min_size: int
+    alpha: float
+    test: str
+    correction: str
+    significant: Count
+    segments: list[WeakSegment]
+
+
+class Slices(Section):
+    """``--slice-by`` and the image-property slices, and the weak segments among them."""
+
+    bins: int
+    groups: list[SliceGroup]
+    weak_segments: WeakSegments | None = None
+
+
+class Guard(Section):
+    """A check against silent mis-evaluation (label shift, EXIF rotation, published accuracy):
+    ``status`` ok or warning, a one-line ``message`` with the fix, and what it measured."""
+
+    check: str
+    status: str
+    message: str
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
 class Weights(Section):
     source: str  # file, cache or download
     name: str | None = None
@@ -214,6 +292,7 @@ class Preprocessing(Section):
     source: str | None = None
     then: str | None = None
     then_maps: dict[str, list[float]] | None = None  # what 0 and 255 become
+    exif_transpose: bool | None = None  # images turned upright first (--exif-transpose)
 
     def comparable(self) -> dict[str, Any]:
         """The steps, without where they were read from (a path that differs by machine)."""
@@ -374,6 +453,8 @@ class RunResult(Section):
     options: dict[str, Any] | None = None  # the EvalOptions the run was made with
     class_outputs: list[int] | None = None  # model output index of each dataset class
     execution: ExecutionInfo | None = None
+    slices: Slices | None = None  # files before 0.6 lack them
+    guards: list[Guard] = Field(default_factory=list)
     predictions_file: str | None = None
     predictions: pd.DataFrame = Field(default_factory=pd.DataFrame, exclude=True, repr=False)
     label: str | None = Field(default=None, exclude=True)  # how reports name this run
@@ -637,12 +718,12 @@ def _read_predictions(folder: Path, name: str | None) -> pd.DataFrame:
             "results folder; re-create the file with evalkit"
         )
     try:
-        frame = pd.read_csv(
-            folder / name, compression="gzip", keep_default_na=False, dtype=TEXT_COLUMNS
-        )
+        header = pd.read_csv(folder / name, compression="gzip", nrows=0).columns
+        text = TEXT_COLUMNS | {c: str for c in header if str(c).startswith(META_PREFIX)}
+        frame = pd.read_csv(folder / name, compression="gzip", keep_default_na=False, dtype=text)
     except Exception as error:  # gzip, zlib, CSV and pandas errors: a damaged file
         raise EvalkitError(f"cannot read predictions file {folder / name}: {error}") from None
-    return checked_predictions(restored_frame(frame, TEXT_COLUMNS), folder / name)
+    return checked_predictions(restored_frame(frame, text), folder / name)
 
 
 def checked_predictions(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
@@ -667,4 +748,7 @@ def checked_predictions(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
             )
         real = column.startswith("prob") or column in probabilities
         frame[column] = values.astype(np.float64 if real else np.int64)
+    for column in PROPERTIES:  # empty where an image's properties are unknown
+        if column in frame.columns:
+            frame[column] = pd.to_numeric(frame[column], errors="coerce").astype(np.float64)
     return frame

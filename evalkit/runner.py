@@ -20,7 +20,8 @@ import numpy as np
 
 from evalkit.allocator import release_free_memory
 from evalkit.data.datasets import Sample
-from evalkit.data.decode import DecodeError, decode_image, read_image_file
+from evalkit.data.decode import DecodeError, decode_measured, read_image_file
+from evalkit.data.properties import ImageProperties
 from evalkit.errors import EvalkitError
 from evalkit.faults import fault_point
 from evalkit.labelsets import restrict
@@ -44,9 +45,12 @@ class Loaded:
     read_s: float = 0.0
     decode_s: float = 0.0
     preprocess_s: float = 0.0
+    properties: ImageProperties | None = None
 
 
-def load_sample(preprocess: Callable[..., np.ndarray], index: int, sample: Sample) -> Loaded:
+def load_sample(
+    preprocess: Callable[..., np.ndarray], index: int, sample: Sample, exif_transpose: bool = False
+) -> Loaded:
     start = time.perf_counter()
     try:
         data = read_image_file(sample.path)
@@ -56,7 +60,7 @@ def load_sample(preprocess: Callable[..., np.ndarray], index: int, sample: Sampl
         return Loaded(index, None, str(error))
     read = time.perf_counter()  # the file's identity (sha256) is the plan's, hashed once there
     try:
-        image = decode_image(data)
+        image, properties = decode_measured(data, exif_transpose=exif_transpose)
     except DecodeError as error:
         return Loaded(index, None, str(error))
     decoded = time.perf_counter()
@@ -65,7 +69,7 @@ def load_sample(preprocess: Callable[..., np.ndarray], index: int, sample: Sampl
     except (ValueError, OSError, MemoryError) as error:
         return Loaded(index, None, f"cannot preprocess: {error or type(error).__name__}")
     done = time.perf_counter()
-    return Loaded(index, array, None, read - start, decoded - read, done - decoded)
+    return Loaded(index, array, None, read - start, decoded - read, done - decoded, properties)
 
 
 def prefetch(
@@ -181,10 +185,12 @@ def _infer(adapter: ModelAdapter, current: _Shard, subset: np.ndarray | None) ->
     logits = (
         np.log(np.maximum(scores, 1e-45)).astype(np.float16) if "logits" in current.rows else None
     )
-    for row, (planned, _) in enumerate(batch):
+    for row, (planned, loaded) in enumerate(batch):
+        properties = loaded.properties.to_dict() if loaded.properties is not None else {}
         current.add_row(
             planned,
             None,
+            **properties,
             top_k=top[row].tolist(),
             top_p=probs[row].tolist(),
             p_true=float(p_true[row]),
@@ -215,18 +221,20 @@ def run_shards(
     store_logits: bool = False,
     worker: str = "local",
     label_subset: np.ndarray | None = None,
+    exif_transpose: bool = False,
 ) -> Iterator[ShardOutput]:
     """Evaluate the shards' samples in whole batches (a batch never spans two shards) and yield
     each shard's rows as soon as it is complete. Decoding runs ahead in ``workers`` threads,
     across shard boundaries; the first batch is run ``warmup`` extra times, untimed.
-    ``label_subset``: the outputs kept (``--label-subset``), None for all."""
+    ``label_subset``: the outputs kept (``--label-subset``), None for all; ``exif_transpose``:
+    turn images upright by their EXIF orientation before preprocessing."""
     workers = workers or os.cpu_count() or 1
     works = [work for work in works if work.samples]
     adapter.inference.reset()  # device events and peak memory are per run
     warmed = warmup == 0
 
     def load(index: int, tagged: tuple[ShardWork, PlannedSample]) -> Loaded:
-        return load_sample(adapter.preprocess, index, tagged[1].sample)
+        return load_sample(adapter.preprocess, index, tagged[1].sample, exif_transpose)
 
     with ThreadPoolExecutor(workers, thread_name_prefix="evalkit-load") as pool:
         tagged = list(_tagged(works))

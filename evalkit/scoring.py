@@ -14,19 +14,24 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from evalkit.analysis.guards import run_guards
+from evalkit.analysis.segments import weak_segments
+from evalkit.analysis.slices import groupings, meta_column, slice_table
 from evalkit.bootstrap import estimate
 from evalkit.calibration import ECE_BINS, Scores, brier, ece, macro_f1, nll, reliability
 from evalkit.data.datasets import Dataset
+from evalkit.data.properties import PROPERTIES
 from evalkit.driver import Collected, merged_timing
 from evalkit.environment import environment
 from evalkit.errors import EvalkitError
 from evalkit.labels import LabelSpace
 from evalkit.metrics import classification_metrics
-from evalkit.options import EvalOptions
+from evalkit.options import MIN_SLICE_SIZE, SEGMENT_FDR, SLICE_BINS, EvalOptions
 from evalkit.plan import Plan
 from evalkit.results import (
     LABEL,
     P_TRUE,
+    PATH,
     SUM_SQ,
     TARGET,
     DatasetInfo,
@@ -37,10 +42,13 @@ from evalkit.results import (
     ModelInfo,
     RunResult,
     Runtime,
+    Slices,
     Timing,
     WorkerStats,
+    prediction_hits,
     prediction_topk,
     predictions_frame,
+    prob_column,
     top_column,
 )
 from evalkit.timing import noise, percentiles_ms, summarize
@@ -112,6 +120,63 @@ def rescore(run: RunResult) -> Metrics:
     return score(run.predictions, run.dataset.classes, class_outputs_of(run), bins=ece_bins_of(run))
 
 
+def slice_results(
+    predictions: pd.DataFrame,
+    slice_by: Sequence[str] = (),
+    bins: int = SLICE_BINS,
+    min_size: int = MIN_SLICE_SIZE,
+    alpha: float = SEGMENT_FDR,
+) -> Slices | None:
+    """The ``slices`` section: per slice top-1/top-5 of every image property the predictions
+    carry and of each ``slice_by`` manifest column, and the weak segments among them (None
+    when there is nothing to slice by: files before 0.6 without ``slice_by``)."""
+    groups = groupings(predictions, slice_by, bins)
+    if not groups:
+        return None
+    hits1, hits5 = prediction_hits(predictions, 1), prediction_hits(predictions, 5)
+    weak = weak_segments(
+        groups,
+        hits1,
+        predictions[prob_column(1)].to_numpy(np.float64),
+        predictions[PATH].tolist(),
+        min_size=min_size,
+        alpha=alpha,
+    )
+    return Slices.model_validate(
+        {
+            "bins": bins,
+            "groups": [slice_table(g, hits1, hits5) for g in groups],
+            "weak_segments": weak,
+        }
+    )
+
+
+def rescored(
+    run: RunResult,
+    slice_by: Sequence[str] | None = None,
+    bins: int | None = None,
+    min_size: int | None = None,
+) -> RunResult:
+    """``run`` with its metrics, slices and guards computed again from its stored predictions
+    (no model is loaded); the slice options given replace the recorded ones."""
+    recorded = EvalOptions.from_record(run.options or {})
+    changes = {"slice_by": slice_by, "slice_bins": bins, "min_slice_size": min_size}
+    options = recorded.replace(**{k: v for k, v in changes.items() if v is not None})
+    copy = run.model_copy(deep=True)
+    copy.predictions = run.predictions
+    copy.metrics = rescore(run)
+    copy.slices = slice_results(
+        run.predictions, options.slice_by, options.slice_bins, options.min_slice_size
+    )
+    copy.guards = run_guards(copy)
+    copy.options = (run.options or {}) | {
+        "slice_by": list(options.slice_by),
+        "slice_bins": options.slice_bins,
+        "min_slice_size": options.min_slice_size,
+    }
+    return copy
+
+
 def ece_bins_of(run: RunResult) -> int:
     """The ECE bins a run was scored with (its option; the default for older files)."""
     return int((run.options or {}).get("ece_bins", ECE_BINS))
@@ -132,8 +197,11 @@ def class_outputs_of(run: RunResult) -> list[int]:
     return [int(pairs[label]) for label in run.dataset.classes]
 
 
-def predictions_of(rows: dict[str, Any], labels: LabelSpace) -> tuple[pd.DataFrame, list[Failure]]:
-    """The predictions table (images that were read) and the failures, from store rows."""
+def predictions_of(
+    rows: dict[str, Any], labels: LabelSpace, dataset: Dataset | None = None
+) -> tuple[pd.DataFrame, list[Failure]]:
+    """The predictions table (images that were read) and the failures, from store rows; with
+    each image's properties and (``dataset`` a CSV manifest) its manifest columns."""
     ok = [error is None for error in rows["error"]]
     failures = [
         Failure(file=path, reason=error)
@@ -156,7 +224,21 @@ def predictions_of(rows: dict[str, Any], labels: LabelSpace) -> tuple[pd.DataFra
     )
     frame[P_TRUE] = np.array(kept["p_true"], dtype=np.float32)
     frame[SUM_SQ] = np.array(kept["sum_sq"], dtype=np.float32)
+    for name in PROPERTIES:
+        column = kept.get(name) or [None] * len(frame)
+        values = [np.nan if v is None else float(v) for v in column]
+        frame[name] = np.array(values, dtype=np.float64)
+    if dataset is not None:
+        _add_manifest_columns(frame, kept["index"], dataset)
     return frame, failures
+
+
+def _add_manifest_columns(frame: pd.DataFrame, indices: Sequence[int], dataset: Dataset) -> None:
+    """A CSV manifest's other columns, by the dataset position of each row."""
+    attributes = [dict(dataset.samples[int(i)].attributes) for i in indices]
+    names = dict.fromkeys(name for sample in dataset.samples[:1] for name, _ in sample.attributes)
+    for name in names:
+        frame[meta_column(name)] = [row.get(name, "") for row in attributes]
 
 
 def run_timing(collected: Collected, options: EvalOptions, runtime: Runtime) -> Timing:
@@ -243,6 +325,9 @@ def build_result(
             }
         ),
         metrics=score(predictions, dataset.classes, outputs, bins=options.ece_bins),
+        slices=slice_results(
+            predictions, options.slice_by, options.slice_bins, options.min_slice_size
+        ),
         timing=run_timing(collected, options, runtime),
         failures=failures,
         environment=Environment.model_validate(environment() | {"runtime": runtime}),
@@ -251,4 +336,5 @@ def build_result(
         execution=collected.info,
         predictions=predictions,
     )
+    result.guards = run_guards(result)
     return result

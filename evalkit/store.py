@@ -41,6 +41,14 @@ SCHEMA = pa.schema(
         ("p_top1", pa.float32()),
         ("sum_sq", pa.float32()),
         ("error", pa.string()),
+        # image properties measured at decode (evalkit.data.properties; null in older files)
+        ("brightness", pa.float32()),
+        ("contrast", pa.float32()),
+        ("sharpness", pa.float32()),
+        ("aspect_ratio", pa.float32()),
+        ("megapixels", pa.float32()),
+        ("grayscale", pa.bool_()),
+        ("exif_rotated", pa.bool_()),
     ]
 )
 LOGITS = pa.field("logits", pa.list_(pa.float16()))
@@ -286,8 +294,14 @@ class PredictionCache:
 
 def merged_rows(tables: Sequence[pa.Table]) -> dict[str, np.ndarray | list[Any]]:
     """All shards' rows, in plan order (shards are read in order)."""
-    columns = SCHEMA.names
-    merged = (
-        pa.concat_tables([t.select(columns) for t in tables]) if tables else SCHEMA.empty_table()
-    )
-    return {name: merged.column(name).to_pylist() for name in columns}
+    merged = pa.concat_tables([_with_schema(t) for t in tables]) if tables else SCHEMA.empty_table()
+    return {name: merged.column(name).to_pylist() for name in SCHEMA.names}
+
+
+def _with_schema(table: pa.Table) -> pa.Table:
+    """``table``'s store columns, with null columns for those an older evalkit did not write."""
+    columns = [
+        table.column(f.name) if f.name in table.column_names else pa.nulls(len(table), f.type)
+        for f in SCHEMA
+    ]
+    return pa.Table.from_arrays(columns, schema=SCHEMA)

@@ -13,11 +13,25 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from evalkit.compare.checks import ClassDrop, MetricCheck, check_metric, class_drops, paired
+from evalkit.compare.checks import (
+    ClassDrop,
+    MetricCheck,
+    check_metric,
+    class_drops,
+    paired,
+    slice_drops,
+)
 from evalkit.compare.stats import is_regression, mcnemar_worse_p
 from evalkit.errors import EvalkitError
 from evalkit.naming import display_name, slug
-from evalkit.options import ALPHA, GATE_DEFAULT, MAX_DROP, SUBSET, EvalOptions
+from evalkit.options import (
+    ALPHA,
+    GATE_DEFAULT,
+    MAX_DROP,
+    SUBSET,
+    EvalOptions,
+    slice_gate_column,
+)
 from evalkit.results import RESULTS_FILE, RunResult, load_results
 
 
@@ -36,6 +50,7 @@ class Comparison:
     checks: tuple[MetricCheck, ...] = ()  # the gated metrics (per_class: ``class_drops``)
     class_drops: tuple[ClassDrop, ...] = ()  # classes that dropped significantly
     metrics: tuple[str, ...] = GATE_DEFAULT
+    slice_drops: tuple[ClassDrop, ...] = ()  # slices (slice:COLUMN gates) that dropped
 
     @property
     def name(self) -> str:
@@ -61,6 +76,7 @@ class Comparison:
             "gate": list(self.metrics),
             "checks": [check.to_dict() for check in self.checks],
             "class_drops": [drop.to_dict() for drop in self.class_drops],
+            "slice_drops": [drop.to_dict() for drop in self.slice_drops],
             "regression": self.regression,
         }
 
@@ -76,12 +92,14 @@ class Comparison:
     def regression(self) -> bool:
         """Any gated metric regressed (top-1 unless ``metrics`` says otherwise)."""
         top1 = "top1" in self.metrics and self.top1_regression
-        return top1 or any(c.regression for c in self.checks) or bool(self.class_drops)
+        drops = bool(self.class_drops or self.slice_drops)
+        return top1 or any(c.regression for c in self.checks) or drops
 
     def summary(self) -> str:
         verdict = "REGRESSION" if self.regression else "ok"
         which = [c.metric for c in self.checks if c.regression and c.metric != "top1"]
         which += ["per_class"] if self.class_drops else []
+        which += list(dict.fromkeys(f"slice:{drop.kind}" for drop in self.slice_drops))
         if which:  # say what regressed when it is not (only) top-1
             top1 = ["top1"] if "top1" in self.metrics and self.top1_regression else []
             verdict += f" ({', '.join(top1 + which)})"
@@ -96,6 +114,10 @@ class Comparison:
         if "per_class" in self.metrics:
             lines.append(f"  per-class: {len(self.class_drops)} class(es) dropped significantly")
         lines += [f"    {drop.summary()}" for drop in self.class_drops]
+        for column in filter(None, map(slice_gate_column, self.metrics)):
+            dropped = [drop for drop in self.slice_drops if drop.kind == column]
+            lines.append(f"  slice:{column}: {len(dropped)} slice(s) dropped significantly")
+            lines += [f"    {drop.summary()}" for drop in dropped]
         return "\n".join(lines)
 
 
@@ -113,10 +135,14 @@ def compare_runs(
     worse = int((before & ~after).sum())
     better = int((~before & after).sum())
     gated = tuple(metrics)
+    columns = [column for column in map(slice_gate_column, gated) if column is not None]
     checks = tuple(
-        check_metric(data, metric, max_drop, alpha) for metric in gated if metric != "per_class"
+        check_metric(data, metric, max_drop, alpha)
+        for metric in gated
+        if metric != "per_class" and slice_gate_column(metric) is None
     )
     drops = tuple(class_drops(data, max_drop, alpha)) if "per_class" in gated else ()
+    sliced = tuple(d for c in columns for d in slice_drops(data, c, max_drop, alpha))
     return Comparison(
         model=current.id,
         n=int(before.size),
@@ -131,6 +157,7 @@ def compare_runs(
         checks=checks,
         class_drops=drops,
         metrics=gated,
+        slice_drops=sliced,
     )
 
 

@@ -4,7 +4,10 @@
 - ``macro_f1``, ``nll``, ``ece``, ``brier``: paired bootstrap of the difference (the same
   resamples for both runs), p-value from inverting the percentile interval;
 - ``per_class``: per class, an exact McNemar test on its images' top-1 correctness, with a Holm
-  correction across classes.
+  correction across classes;
+- ``slice:COLUMN``: the same within each slice of a manifest column or image property
+  (:mod:`evalkit.analysis.slices`), Holm-corrected across the slices: a drop confined to one
+  camera fails it even when an improvement elsewhere keeps overall top-1 level.
 
 A metric regresses when it got worse by at least ``max_drop`` (absolute: 0.01 is one point of
 accuracy, F1 or ECE) *and* the test says the change is unlikely under no real change (``alpha``).
@@ -12,17 +15,20 @@ accuracy, F1 or ECE) *and* the test says the change is unlikely under no real ch
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
+from evalkit.analysis.slices import MISSING, grouping_of
 from evalkit.bootstrap import Statistic, paired_difference
 from evalkit.calibration import Scores, brier, ece, macro_f1, nll
 from evalkit.compare.alignment import aligned_predictions
 from evalkit.compare.stats import is_regression, mcnemar_worse_p, regressed
 from evalkit.errors import EvalkitError
-from evalkit.options import GATE_METRICS
+from evalkit.options import GATE_METRICS, SLICE_BINS
 from evalkit.results import RunResult, prediction_hits, prediction_topk
 from evalkit.scoring import calibration_scores, class_indices, class_outputs_of, ece_bins_of
 
@@ -85,7 +91,8 @@ class MetricCheck:
 
 @dataclass(frozen=True)
 class ClassDrop:
-    """A class whose top-1 accuracy dropped significantly (after the Holm correction)."""
+    """A class (or slice) whose top-1 accuracy dropped significantly (after the Holm
+    correction); ``kind``: ``class``, or the column a slice belongs to."""
 
     name: str
     n: int
@@ -95,13 +102,15 @@ class ClassDrop:
     better: int
     p_value: float
     p_holm: float
+    kind: str = "class"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     def summary(self) -> str:
+        what = f"class {self.name}" if self.kind == "class" else f"slice {self.kind}={self.name}"
         return (
-            f"class {self.name}: {100 * self.baseline:.1f}% -> {100 * self.current:.1f}% "
+            f"{what}: {100 * self.baseline:.1f}% -> {100 * self.current:.1f}% "
             f"(n={self.n}; {self.worse} newly wrong, {self.better} newly right; McNemar "
             f"p={self.p_value:.3g}, Holm-adjusted p={self.p_holm:.3g})"
         )
@@ -117,6 +126,8 @@ class Paired:
     hits: dict[int, tuple[np.ndarray, np.ndarray]]  # k -> top-k correctness of both runs
     scores: tuple[Scores | None, Scores | None]
     bins: int
+    frame: pd.DataFrame  # the current run's predictions, aligned (slice columns)
+    slice_bins: int = SLICE_BINS
 
     @property
     def n(self) -> int:
@@ -135,6 +146,8 @@ def paired(baseline: RunResult, current: RunResult, *, same_model: bool = True) 
         hits={k: (prediction_hits(left, k), prediction_hits(right, k)) for k in (1, 5)},
         scores=(_scores(left), _scores(right)),
         bins=ece_bins_of(current),
+        frame=right.reset_index(),
+        slice_bins=int((current.options or {}).get("slice_bins", SLICE_BINS)),
     )
 
 
@@ -211,12 +224,35 @@ def holm(p_values: np.ndarray) -> np.ndarray:
 def class_drops(data: Paired, max_drop: float, alpha: float) -> list[ClassDrop]:
     """Classes whose top-1 accuracy dropped by at least ``max_drop``, significant after the
     Holm correction across every class with images; largest drop first."""
+    return group_drops(data.y_true, data.classes, data.hits[1], max_drop, alpha, "class")
+
+
+def slice_drops(data: Paired, column: str, max_drop: float, alpha: float) -> list[ClassDrop]:
+    """The slices of ``column`` (a manifest column or image property of the current run) whose
+    top-1 dropped significantly, Holm-corrected across the slices."""
+    found = grouping_of(data.frame, column, data.slice_bins)
     before, after = data.hits[1]
-    size = len(data.classes)
-    n = np.bincount(data.y_true, minlength=size)
-    worse = np.bincount(data.y_true, weights=before & ~after, minlength=size).astype(int)
-    better = np.bincount(data.y_true, weights=~before & after, minlength=size).astype(int)
-    right_before = np.bincount(data.y_true, weights=before, minlength=size)
+    kept = found.codes != MISSING
+    codes = found.codes[kept]
+    return group_drops(codes, found.values, (before[kept], after[kept]), max_drop, alpha, column)
+
+
+def group_drops(
+    groups: np.ndarray,
+    names: Sequence[str],
+    hits: tuple[np.ndarray, np.ndarray],
+    max_drop: float,
+    alpha: float,
+    kind: str,
+) -> list[ClassDrop]:
+    """Per group (``groups[i]`` indexes ``names``): an exact McNemar test on its samples' top-1
+    correctness, Holm-corrected across the groups with samples; the flagged ones, worst first."""
+    before, after = hits
+    size = len(names)
+    n = np.bincount(groups, minlength=size)
+    worse = np.bincount(groups, weights=before & ~after, minlength=size).astype(int)
+    better = np.bincount(groups, weights=~before & after, minlength=size).astype(int)
+    right_before = np.bincount(groups, weights=before, minlength=size)
     tested = np.flatnonzero(n > 0)
     p = np.ones(size)
     p[tested] = mcnemar_worse_p(worse[tested], better[tested])
@@ -226,7 +262,7 @@ def class_drops(data: Paired, max_drop: float, alpha: float) -> list[ClassDrop]:
     flagged = tested[regressed(drop[tested], adjusted[tested], max_drop, alpha)]
     drops = [
         ClassDrop(
-            name=data.classes[c],
+            name=names[c],
             n=int(n[c]),
             baseline=float(right_before[c] / n[c]),
             current=float((right_before[c] - worse[c] + better[c]) / n[c]),
@@ -234,6 +270,7 @@ def class_drops(data: Paired, max_drop: float, alpha: float) -> list[ClassDrop]:
             better=int(better[c]),
             p_value=float(p[c]),
             p_holm=float(adjusted[c]),
+            kind=kind,
         )
         for c in flagged
     ]

@@ -40,6 +40,7 @@ IGNORED_LISTED = 1000  # ignored entries kept by name; the count covers all of t
 class Sample:
     path: Path
     label: str
+    attributes: tuple[tuple[str, str], ...] = ()  # a CSV manifest's other columns, for slices
 
 
 @dataclass(frozen=True)
@@ -139,16 +140,19 @@ def read_imagenet_v2(root: Path) -> Dataset:
 
 
 def read_csv_manifest(path: Path) -> Dataset:
-    """A CSV with columns ``path,label``; paths are relative to the CSV's folder."""
+    """A CSV with columns ``path,label``; paths are relative to the CSV's folder. Other columns
+    (``camera``, ``site``, …) are kept with each sample, for ``--slice-by``."""
     try:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
         raise EvalkitError(f"cannot read CSV manifest {path}: {error}") from None
     if not {"path", "label"} <= set(frame.columns):
         raise EvalkitError(f"CSV manifest {path} needs a header with columns 'path' and 'label'")
+    extra = [str(c) for c in frame.columns if c not in ("path", "label")]
+    rows = frame[extra].itertuples(index=False, name=None)
     samples = [
-        Sample((path.parent / p).resolve(), str(label).strip())
-        for p, label in zip(frame["path"], frame["label"], strict=True)
+        Sample((path.parent / p).resolve(), str(label).strip(), tuple(zip(extra, row, strict=True)))
+        for p, label, row in zip(frame["path"], frame["label"], rows, strict=True)
     ]
     return _make(path, "csv", samples)
 
@@ -221,6 +225,20 @@ def load_dataset(
     if fmt == "imagenet-v2":
         return read_imagenet_v2(root)
     return read_imagenet_val(root, Path(ground_truth) if ground_truth else None)
+
+
+def image_files(path: str | Path) -> tuple[Path, list[Path]]:
+    """The image files of a data path, labels or not: a CSV manifest's files, or every image
+    anywhere below a folder (``evalkit dupes``); with the root paths are shown relative to."""
+    root = Path(path).expanduser()
+    if not root.exists():
+        raise EvalkitError(f"data path not found: {root}")
+    if root.is_file():
+        return root.parent, [sample.path for sample in read_csv_manifest(root).samples]
+    files = Listing(root, IMAGE_EXTENSIONS).images_below(root)
+    if not files:
+        raise EvalkitError(f"no images found below {root}")
+    return root, files
 
 
 def subset(

@@ -5,10 +5,13 @@ from __future__ import annotations
 import io
 import os
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from evalkit.data.properties import ImageProperties, measure, orientation
 
 _HIGH_DEPTH_MODES = {"I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
 # Only raster formats are decoded, whatever a file's extension says: never PostScript/EPS (which
@@ -42,12 +45,39 @@ def decode_image(data: bytes) -> Image.Image:
     Gray, palette (with or without transparency), RGBA, CMYK and YCbCr images are converted with
     Pillow; 16-bit and 32-bit gray images are rescaled to 8 bits by their bit depth (not clipped).
     """
+    image = _opened(data)
+    return _guarded(lambda: _to_rgb(image))
+
+
+def decode_measured(
+    data: bytes, *, exif_transpose: bool = False
+) -> tuple[Image.Image, ImageProperties]:
+    """:func:`decode_image`, rotated upright by its EXIF orientation when ``exif_transpose``,
+    and the image's properties (:mod:`evalkit.data.properties`), measured on what the model
+    is given."""
+    image = _opened(data)
+    mode, turned = image.mode, orientation(image)
+    if exif_transpose and turned != 1:
+        image = _guarded(lambda: ImageOps.exif_transpose(image))
+    rgb = _guarded(lambda: _to_rgb(image))
+    return rgb, measure(rgb, mode, turned != 1)
+
+
+def _opened(data: bytes) -> Image.Image:
     if not data:
         raise DecodeError("empty file (0 bytes)")
-    try:
+
+    def load() -> Image.Image:
         image = Image.open(io.BytesIO(data), formats=FORMATS)
         image.load()
-        return _to_rgb(image)
+        return image
+
+    return _guarded(load)
+
+
+def _guarded(step: Callable[[], Image.Image]) -> Image.Image:
+    try:
+        return step()
     except UnidentifiedImageError:
         raise DecodeError(f"not an image evalkit decodes (formats: {', '.join(FORMATS)})") from None
     except Image.DecompressionBombError as error:
@@ -74,3 +104,12 @@ def _to_8bit_gray(image: Image.Image) -> Image.Image:
         bits = 16 if image.mode.startswith("I;16") or pixels.max() < 65536 else 32
         scaled = pixels.astype(np.float64) / (2**bits - 1) * 255.0
     return Image.fromarray(np.round(scaled).astype(np.uint8), mode="L")
+
+
+def measure_file(path: Path, *, exif_transpose: bool = False) -> ImageProperties | None:
+    """The properties of the image at ``path`` (None when it cannot be read): for rows an
+    older evalkit stored without them."""
+    try:
+        return decode_measured(read_image_file(path), exif_transpose=exif_transpose)[1]
+    except (OSError, DecodeError):
+        return None

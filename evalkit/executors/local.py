@@ -37,6 +37,7 @@ class LocalExecutor:
             workers=options.workers,
             store_logits=options.store_logits,
             label_subset=label_subset_outputs(options.label_subset, self.adapter.labels),
+            exif_transpose=options.exif_transpose,
         )
 
     def close(self) -> None:

@@ -57,6 +57,7 @@ class ShardWorker:
             store_logits=options.store_logits,
             worker=self.name,
             label_subset=self.label_subset,
+            exif_transpose=options.exif_transpose,
         )
         self.warmed = True
         return next(iter(outputs))

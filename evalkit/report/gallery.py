@@ -13,7 +13,7 @@ from PIL import Image, UnidentifiedImageError
 
 from evalkit.labels import LabelSpace
 from evalkit.report.tables import LabeledRun, Pair, readable_names
-from evalkit.results import LABEL, PATH, TARGET, guesses
+from evalkit.results import LABEL, PATH, TARGET, RunResult, guesses
 
 THUMBNAIL = 112  # pixels, longer side
 PER_DIRECTION = 12
@@ -57,8 +57,9 @@ def top3(row: pd.Series, space: LabelSpace | None) -> tuple[Guess, ...]:
     )
 
 
-def _root(run: LabeledRun) -> Path:
-    root = Path(run.run.dataset.path)
+def dataset_root(run: RunResult) -> Path:
+    """Where a run's image paths are relative to (the data folder, or a manifest's folder)."""
+    root = Path(run.dataset.path)
     return root if root.is_dir() or not root.exists() else root.parent
 
 
@@ -67,7 +68,7 @@ def tiles(pair: Pair, paths: pd.DataFrame, limit: int = PER_DIRECTION) -> list[T
     runs: Sequence[LabeledRun] = (pair.first, pair.second)
     frames = [item.run.predictions.set_index(PATH) for item in runs]
     spaces = [LabelSpace.from_description(item.run.model.label_space) for item in runs]
-    root = _root(pair.first)
+    root = dataset_root(pair.first.run)
     names = readable_names(pair.first.run.dataset.classes)  # wnid -> "wnid (tench)"
     result = []
     for path in paths[PATH].head(limit):

@@ -18,7 +18,7 @@ from evalkit.compare.checks import LABELS, LOWER_IS_BETTER, NOT_RATES
 from evalkit.csvsafe import write_csv
 from evalkit.naming import slug
 from evalkit.options import ALPHA, MAX_DROP
-from evalkit.report import calibration, charts, gallery, tables
+from evalkit.report import calibration, charts, gallery, slices, tables
 from evalkit.report.format import count, markdown_cell, num, pct
 from evalkit.report.winners import best_rows
 from evalkit.results import RunResult
@@ -90,6 +90,9 @@ def context(runs: Sequence[RunResult], title: str = "evalkit report") -> dict[st
         "accuracy_chart": charts.accuracy_vs_latency(summary),
         "pairs": [_pair_section(pair) for pair in found],
         "calibration": calibration.rows(labeled),
+        "slices": slices.slice_rows(labeled),
+        "segments": slices.segments(labeled),
+        "guards": slices.guards(labeled),
         "gate": {"max_drop": MAX_DROP, "alpha": ALPHA},
         "check_labels": LABELS,
         "lower_is_better": sorted(LOWER_IS_BETTER),
@@ -180,6 +183,9 @@ def render_markdown(runs: Sequence[RunResult], html_name: str | None = "report.h
             best=best_rows(summary, [item.run for item in labeled]),
             pairs=[_pair_numbers(p) for p in tables.pairs(labeled)],
             calibration=calibration.rows(labeled, chart=False),
+            slices=slices.slice_rows(labeled),
+            segments=slices.segments(labeled, images=False),
+            guards=[g for g in slices.guards(labeled) if g["status"] != "ok"],
             worst=tables.per_class(labeled).head(10).to_dict("records"),
             labels=[item.label for item in labeled],
             failures=sum(len(item.run.failures) for item in labeled),

@@ -72,6 +72,8 @@ def notes(runs: Sequence[RunResult]) -> list[str]:
             f"{first.reason}); all are listed in results.json under dataset.ignored"
         )
     lines += _subset_notes(runs)
+    lines += guard_notes(runs)
+    lines += segment_notes(runs)
     for run in runs:
         weights = run.model.weights
         if weights.matches_published is False:
@@ -117,12 +119,67 @@ def _subset_notes(runs: Sequence[RunResult]) -> list[str]:
     return lines
 
 
+def guard_notes(runs: Sequence[RunResult]) -> list[str]:
+    """The guards that warn (label shift, EXIF rotation, published accuracy)."""
+    return [f"{run.id}: {g.message}" for run in runs for g in run.guards if g.status != "ok"]
+
+
+def segment_notes(runs: Sequence[RunResult], shown: int = 3) -> list[str]:
+    """Each run's weakest segments, and how many of the slices tried were significant."""
+    lines = []
+    for run in runs:
+        weak = run.slices.weak_segments if run.slices is not None else None
+        if weak is None or not weak.segments:
+            continue
+        lines.append(
+            f"{run.id}: {weak.significant} weak segment(s) among {weak.tried} slices tried "
+            f"(Fisher exact, Benjamini-Hochberg FDR {weak.alpha:g}; the report lists them)"
+        )
+        lines += [
+            f"{run.id}: weak segment {segment.slice}: top-1 {_interval(segment.top1)} vs "
+            f"{pct(segment.rest_top1)} elsewhere (n={segment.n}, adjusted p="
+            f"{general(segment.p_adjusted)})"
+            for segment in weak.segments[:shown]
+        ]
+    return lines
+
+
+def slice_table(runs: Sequence[RunResult]) -> Table | None:
+    """Top-1 per slice (rows) and run (columns), for the runs that were sliced."""
+    sliced = [run for run in runs if run.slices is not None and run.slices.groups]
+    if not sliced:
+        return None
+    table = Table(title="slices: top-1 % [95% CI]", title_justify="left", box=box.SIMPLE_HEAD)
+    table.add_column("slice", no_wrap=True)
+    table.add_column("n", justify="right")
+    for run in sliced:
+        table.add_column(run.name, justify="right", no_wrap=True)
+    first = sliced[0].slices
+    assert first is not None
+    for group_number, group in enumerate(first.groups):
+        for slice_number, piece in enumerate(group.slices):
+            cells = [_slice_cell(run, group_number, group.name, slice_number) for run in sliced]
+            table.add_row(f"{group.name} {piece.value}", str(piece.n), *cells)
+    return table
+
+
+def _slice_cell(run: RunResult, group_number: int, name: str, slice_number: int) -> str:
+    groups = run.slices.groups if run.slices is not None else []
+    if group_number >= len(groups) or groups[group_number].name != name:
+        return "-"
+    pieces = groups[group_number].slices
+    return _interval(pieces[slice_number].top1) if slice_number < len(pieces) else "-"
+
+
 def print_summary(runs: Sequence[RunResult], console: Console | None = None) -> None:
-    """The comparison table on stdout, then the notes on stderr."""
+    """The comparison table and the slices on stdout, then the notes on stderr."""
     if console is None:
         console = Console()
         console = console if console.is_terminal else Console(width=150)
     console.print(comparison_table(runs))
+    slices = slice_table(runs)
+    if slices is not None:
+        console.print(slices)
     print_notes(runs)
 
 

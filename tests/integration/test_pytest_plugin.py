@@ -128,7 +128,7 @@ def test_degraded_model_fails_with_a_readable_message(
     suite.runpytest_subprocess("--evalkit-save-baseline").assert_outcomes(passed=2)
     os.environ["EVALKIT_TEST_MODEL"] = degrade(demo[0]["torch"], tmp_path / "degraded")
     result = suite.runpytest_subprocess(
-        "--evalkit-report", "ci-report", "--evalkit-gate", "top1,per_class"
+        "--evalkit-report", "ci-report", "--evalkit-gate", "top1,per_class,slice:brightness"
     )
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(

@@ -1,0 +1,459 @@
+"""ImageNet-C corruptions (evalkit.data.corruptions) and mCE (evalkit.analysis.robustness).
+
+Expectations are computed independently of the implementation: published parameters written out
+as literals, statistics of known distributions, Pillow and the JPEG standard's quantisation
+tables, Python's ``colorsys`` for HSV, and hand-worked CE arithmetic.
+"""
+
+from __future__ import annotations
+
+import colorsys
+import io
+import itertools
+import math
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from evalkit.analysis.robustness import (
+    ALEXNET_CLEAN_ERROR,
+    ALEXNET_ERRORS,
+    corruption_errors,
+    mce,
+    relative_corruption_errors,
+    relative_mce,
+)
+from evalkit.data.corruptions import (
+    CORRUPTIONS,
+    GROUPS,
+    SEVERITIES,
+    STOCHASTIC,
+    corrupt,
+    disk_kernel,
+    jpeg_roundtrip,
+    motion_kernel,
+    sample_seed,
+)
+
+
+def scene(h: int = 224, w: int = 224) -> np.ndarray:
+    """A deterministic test image: colour gradients, a checkerboard and fine texture."""
+    yy, xx = np.mgrid[0:h, 0:w] / 224.0
+    img = np.stack([40 + 150 * xx, 60 + 120 * yy, 90 + 80 * np.sin(6 * xx + 4 * yy) ** 2], axis=2)
+    checker = ((xx * 14).astype(int) + (yy * 14).astype(int)) % 2 == 1
+    img[checker] *= 0.55
+    img += np.random.default_rng(0).normal(0, 12, img.shape)
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def flat(level: int, size: int = 256) -> np.ndarray:
+    return np.full((size, size, 3), level, dtype=np.uint8)
+
+
+IMAGE = scene()
+
+
+# ---------------------------------------------------------------- API shape
+
+
+def test_names_groups_and_severities() -> None:
+    assert CORRUPTIONS == (
+        "gaussian_noise",
+        "shot_noise",
+        "impulse_noise",
+        "defocus_blur",
+        "glass_blur",
+        "motion_blur",
+        "zoom_blur",
+        "snow",
+        "frost",
+        "fog",
+        "brightness",
+        "contrast",
+        "elastic_transform",
+        "pixelate",
+        "jpeg_compression",
+    )
+    assert list(GROUPS) == ["noise", "blur", "weather", "digital"]
+    assert tuple(name for group in GROUPS.values() for name in group) == CORRUPTIONS
+    assert SEVERITIES == (1, 2, 3, 4, 5)
+    assert set(CORRUPTIONS) >= STOCHASTIC
+
+
+@pytest.mark.parametrize("severity", SEVERITIES)
+@pytest.mark.parametrize("name", CORRUPTIONS)
+def test_shape_dtype_and_determinism(name: str, severity: int) -> None:
+    before = IMAGE.copy()
+    out = corrupt(IMAGE, name, severity, seed=11)
+    assert out.shape == IMAGE.shape and out.dtype == np.uint8
+    np.testing.assert_array_equal(IMAGE, before)  # input untouched
+    assert corrupt(IMAGE, name, severity, seed=11).tobytes() == out.tobytes()
+    other = corrupt(IMAGE, name, severity, seed=12)
+    assert (other.tobytes() != out.tobytes()) == (name in STOCHASTIC)
+    assert not np.array_equal(out, IMAGE)
+
+
+@pytest.mark.parametrize("shape", [(299, 299, 3), (96, 96, 3), (120, 160, 3)])
+@pytest.mark.parametrize("name", CORRUPTIONS)
+def test_other_sizes(name: str, shape: tuple[int, int, int]) -> None:
+    image = scene(shape[0], shape[1])
+    for severity in (1, 5):
+        out = corrupt(image, name, severity, seed=3)
+        assert out.shape == shape and out.dtype == np.uint8
+
+
+def test_tiny_images_do_not_fail() -> None:
+    for shape in [(1, 1, 3), (5, 7, 3)]:
+        image = np.random.default_rng(1).integers(0, 256, shape, dtype=np.uint8)
+        for name in CORRUPTIONS:
+            assert corrupt(image, name, 5, seed=1).shape == shape
+
+
+def test_invalid_arguments() -> None:
+    with pytest.raises(ValueError, match=r"unknown corruption 'speckle_noise'.*gaussian_noise"):
+        corrupt(IMAGE, "speckle_noise", 1, seed=0)
+    for severity in (0, 6, 2.0, True, "3"):
+        with pytest.raises(ValueError, match=r"severit"):
+            corrupt(IMAGE, "fog", severity, seed=0)  # type: ignore[arg-type]
+    for bad in (IMAGE.astype(np.float32), IMAGE[:, :, :2], IMAGE[:, :, 0]):
+        with pytest.raises(ValueError, match="image"):
+            corrupt(bad, "fog", 1, seed=0)
+    with pytest.raises(ValueError, match="unknown corruption"):
+        sample_seed(0, "a", "nope", 1)
+    with pytest.raises(ValueError, match="quality"):
+        jpeg_roundtrip(IMAGE, quality=0)
+
+
+def test_sample_seed_is_stable_and_distinct() -> None:
+    seed = sample_seed(0, "n01440764/ILSVRC2012_val_00000293.JPEG", "fog", 3)
+    assert isinstance(seed, int) and 0 <= seed < 2**64
+    assert seed == sample_seed(0, "n01440764/ILSVRC2012_val_00000293.JPEG", "fog", 3)
+    variants = {
+        sample_seed(1, "n01440764/ILSVRC2012_val_00000293.JPEG", "fog", 3),
+        sample_seed(0, "n01440764/ILSVRC2012_val_00000294.JPEG", "fog", 3),
+        sample_seed(0, "n01440764/ILSVRC2012_val_00000293.JPEG", "snow", 3),
+        sample_seed(0, "n01440764/ILSVRC2012_val_00000293.JPEG", "fog", 4),
+    }
+    assert seed not in variants and len(variants) == 4
+    # pinned: a change here changes every corrupted image of every stored run
+    assert sample_seed(7, "img-1", "gaussian_noise", 1) == 0x1865C06F1A8F9FDA
+
+
+# ---------------------------------------------------------------- severity ordering
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "gaussian_noise",
+        "shot_noise",
+        "impulse_noise",
+        "defocus_blur",
+        "glass_blur",
+        "motion_blur",
+        "zoom_blur",
+        "brightness",
+        "contrast",
+        "jpeg_compression",
+    ],
+)
+def test_change_grows_with_severity(name: str) -> None:
+    change = [
+        np.abs(corrupt(IMAGE, name, s, seed=5) - IMAGE.astype(float)).mean() for s in SEVERITIES
+    ]
+    assert all(b > a for a, b in itertools.pairwise(change)), change
+
+
+# ---------------------------------------------------------------- noise: known distributions
+
+
+@pytest.mark.parametrize(
+    ("severity", "std"), [(1, 0.08), (2, 0.12), (3, 0.18), (4, 0.26), (5, 0.38)]
+)
+def test_gaussian_noise_std(severity: int, std: float) -> None:
+    # mid-grey; the interquartile range (1.349 std for a normal) is unaffected by the clipping
+    # at 0 and 1 even at std 0.38; truncation to 1/255 steps moves each quartile by < 1/255
+    out = corrupt(flat(128), "gaussian_noise", severity, seed=severity).astype(float) / 255
+    q1, q3 = np.percentile(out, [25, 75])
+    assert (q3 - q1) / 1.349 == pytest.approx(std, abs=1.5 / 255 + 0.01 * std)
+    assert np.median(out) == pytest.approx(128 / 255, abs=1.5 / 255)
+
+
+@pytest.mark.parametrize(("severity", "lam"), [(1, 60), (2, 25), (3, 12), (4, 5), (5, 3)])
+def test_shot_noise_is_poisson(severity: int, lam: int) -> None:
+    level = 51 / 255  # 0.2: Poisson(0.2 * lam) / lam, clipped at 1 (counts >= lam)
+    out = corrupt(flat(51), "shot_noise", severity, seed=severity).astype(int).ravel()
+    n, mean = out.size, level * lam
+    counts = np.round(out[out < 255] * lam / 255).astype(int)
+    pmf = [math.exp(-mean) * mean**k / math.factorial(k) for k in range(lam)]
+    for k in range(min(lam, 8)):
+        tolerance = 5 * math.sqrt(pmf[k] * (1 - pmf[k]) / n) + 1e-4
+        assert np.sum(counts == k) / n == pytest.approx(pmf[k], abs=tolerance), k
+    clipped = 1 - sum(pmf)  # P(count >= lam)
+    tolerance = 5 * math.sqrt(clipped * (1 - clipped) / n) + 1e-4
+    assert np.mean(out == 255) == pytest.approx(clipped, abs=tolerance)
+    if severity <= 3:  # no clipping in practice: variance of the output is level / lam
+        variance = np.var(out / 255.0)
+        assert variance == pytest.approx(level / lam, rel=0.03)
+
+
+@pytest.mark.parametrize(
+    ("severity", "amount"), [(1, 0.03), (2, 0.06), (3, 0.09), (4, 0.17), (5, 0.27)]
+)
+def test_impulse_noise_fraction(severity: int, amount: float) -> None:
+    out = corrupt(flat(128), "impulse_noise", severity, seed=severity)
+    n = out.size
+    tolerance = 5 * math.sqrt(amount * (1 - amount) / n)
+    assert np.mean((out == 0) | (out == 255)) == pytest.approx(amount, abs=tolerance)
+    assert np.mean(out == 255) == pytest.approx(amount / 2, abs=tolerance)
+    assert set(np.unique(out).tolist()) == {0, 128, 255}
+
+
+# ---------------------------------------------------------------- blur
+
+
+@pytest.mark.parametrize(("radius", "points"), [(3, 29), (4, 49), (6, 113), (8, 197), (10, 317)])
+def test_defocus_kernel_is_a_normalised_disk(radius: int, points: int) -> None:
+    # lattice points with x^2 + y^2 <= r^2 (Gauss circle problem): 29, 49, 113, 197, 317
+    bare = disk_kernel(radius, 0.0)
+    assert np.count_nonzero(bare) == points
+    assert np.allclose(bare[bare > 0], 1 / points) and bare.sum() == pytest.approx(1.0)
+    half = bare.shape[0] // 2
+    y, x = np.nonzero(bare)
+    assert np.max((y - half) ** 2 + (x - half) ** 2) <= radius**2
+    smooth = disk_kernel(radius, 0.5)
+    assert smooth.shape == bare.shape and np.allclose(smooth, smooth.T)
+    assert np.allclose(smooth, smooth[::-1, ::-1])
+    # the reference's anti-aliasing (OpenCV, reflect-101 border) adds ~1% mass when the disk
+    # touches the grid edge (radius 8 and 10); otherwise the kernel stays normalised
+    assert smooth.sum() == pytest.approx(1.0, abs=1e-12 if radius < 8 else 0.015)
+    yy, xx = np.mgrid[: bare.shape[0], : bare.shape[1]] - half
+    assert smooth[(yy**2 + xx**2) > (radius + 3) ** 2].sum() == pytest.approx(0.0, abs=1e-12)
+
+
+@pytest.mark.parametrize(("severity", "radius", "alias"), [(1, 3, 0.1), (3, 6, 0.5), (5, 10, 0.5)])
+def test_defocus_blur_applies_the_published_disk(severity: int, radius: int, alias: float) -> None:
+    image = np.zeros((224, 224, 3), dtype=np.uint8)  # the reference size: radius not rescaled
+    image[112, 112] = 255
+    out = corrupt(image, "defocus_blur", severity, seed=0).astype(int)
+    kernel = disk_kernel(radius, alias)
+    half = kernel.shape[0] // 2
+    expected = np.floor(kernel * 255 + 1e-6).astype(int)
+    window = out[112 - half : 112 + half + 1, 112 - half : 112 + half + 1]
+    assert np.abs(window - expected[:, :, None]).max() <= 1
+    assert out.sum() == window.sum()  # nothing outside the kernel's support
+
+
+@pytest.mark.parametrize(
+    ("severity", "radius", "sigma", "taps"),
+    [(1, 10, 3, 21), (2, 15, 5, 31), (3, 15, 8, 31), (4, 15, 12, 31), (5, 20, 15, 41)],
+)
+def test_motion_kernel_is_imagemagicks(severity: int, radius: int, sigma: int, taps: int) -> None:
+    # 2 * ceil(radius) + 1 taps j = 0, 1, ...: half-Gaussian weights, offsets on the ray at 20
+    # degrees (no rounding ties at this angle): (dy, dx) = round(j sin 20), round(j cos 20)
+    kernel = motion_kernel(radius, sigma, 20.0)
+    assert kernel.shape == (taps, 3)
+    j = np.arange(taps)
+    weights = np.exp(-(j**2) / (2 * sigma**2))
+    np.testing.assert_allclose(kernel[:, 2], weights / weights.sum())
+    np.testing.assert_array_equal(kernel[:, 0], np.round(j * 0.3420201433256687))
+    np.testing.assert_array_equal(kernel[:, 1], np.round(j * 0.9396926207859084))
+
+
+def test_motion_blur_of_a_flat_image_is_flat() -> None:
+    for severity in SEVERITIES:
+        out = corrupt(flat(200, 64), "motion_blur", severity, seed=1)
+        assert np.all(out >= 199) and np.all(out <= 200)
+
+
+# ---------------------------------------------------------------- weather and digital by hand
+
+
+def test_brightness_by_hand() -> None:
+    image = np.array([[[100, 50, 0], [0, 0, 0]], [[255, 255, 255], [200, 100, 40]]], np.uint8)
+    out = corrupt(image, "brightness", 1, seed=0)  # HSV value + 0.1
+    # (100, 50, 0): V = 100/255 -> V + 0.1 = 125.5/255, every channel scaled by 1.255
+    # -> (125.5, 62.75, 0) -> truncated (125, 62, 0); black -> grey 25.5 -> 25; white stays
+    # (200, 100, 40): V + 0.1 = 225.5/255, scale 1.1275 -> (225.5, 112.75, 45.1) -> (225, 112, 45)
+    expected = [[[125, 62, 0], [25, 25, 25]], [[255, 255, 255], [225, 112, 45]]]
+    np.testing.assert_array_equal(out, np.array(expected, np.uint8))
+
+
+@pytest.mark.parametrize("severity", SEVERITIES)
+def test_brightness_matches_colorsys(severity: int) -> None:
+    c = (0.1, 0.2, 0.3, 0.4, 0.5)[severity - 1]
+    image = np.random.default_rng(severity).integers(0, 256, (9, 9, 3), dtype=np.uint8)
+    out = corrupt(image, "brightness", severity, seed=0)
+    for (i, j), _ in np.ndenumerate(image[:, :, 0]):
+        h, s, v = colorsys.rgb_to_hsv(*(image[i, j] / 255.0))
+        rgb = np.array(colorsys.hsv_to_rgb(h, s, min(v + c, 1.0)))
+        np.testing.assert_array_equal(out[i, j], np.floor(rgb * 255 + 1e-6).astype(np.uint8))
+
+
+def test_contrast_by_hand() -> None:
+    image = np.zeros((2, 2, 3), dtype=np.uint8)
+    image[:, :, 0] = [[0, 100], [200, 100]]  # mean 100
+    image[:, :, 1] = [[10, 20], [30, 40]]  # mean 25
+    image[:, :, 2] = 77  # flat: unchanged
+    out = corrupt(image, "contrast", 1, seed=0)  # (x - mean) * 0.4 + mean
+    np.testing.assert_array_equal(out[:, :, 0], [[60, 100], [140, 100]])
+    # 25 + 0.4 * (-15, -5, 5, 15) = 19, 23, 27, 31
+    np.testing.assert_array_equal(out[:, :, 1], [[19, 23], [27, 31]])
+    np.testing.assert_array_equal(out[:, :, 2], 77)
+    out5 = corrupt(image, "contrast", 5, seed=0)  # factor 0.05: 100 + 0.05 * (-100) = 95
+    np.testing.assert_array_equal(out5[:, :, 0], [[95, 100], [105, 100]])
+
+
+def test_fog_range_on_a_flat_image() -> None:
+    # x = 0.6 everywhere, fog weight 1.5: out = (0.6 + 1.5 f) * 0.6 / 2.1 with the fractal f
+    # spanning exactly [0, 1]: minimum 0.36 / 2.1 * 255 = 43.71 -> 43, maximum 0.6 * 255 = 153
+    out = corrupt(flat(153, 224), "fog", 1, seed=4)
+    assert out.min() == 43 and out.max() == 153
+    assert np.all(out[:, :, 0] == out[:, :, 1]) and np.all(out[:, :, 1] == out[:, :, 2])
+
+
+def test_frost_texture_statistics() -> None:
+    # on black, frost at severity 1 is 0.4 * texture; the texture has the mean colour of the
+    # reference's frost photographs, about (146, 167, 179)
+    out = corrupt(np.zeros((224, 224, 3), np.uint8), "frost", 1, seed=2).astype(float)
+    np.testing.assert_allclose(out.mean(axis=(0, 1)) / 0.4, [146, 167, 179], atol=3)
+    assert 15 < (out / 0.4).std(axis=(0, 1)).mean() < 40
+
+
+@pytest.mark.parametrize(("severity", "small"), [(1, 134), (2, 112), (3, 89), (4, 67), (5, 56)])
+def test_pixelate_factor(severity: int, small: int) -> None:
+    # int(224 * factor) for factors 0.6, 0.5, 0.4, 0.3, 0.25, box down then box up
+    pil = Image.fromarray(IMAGE)
+    down = pil.resize((small, small), Image.Resampling.BOX)
+    expected = np.asarray(down.resize((224, 224), Image.Resampling.BOX))
+    np.testing.assert_array_equal(corrupt(IMAGE, "pixelate", severity, seed=0), expected)
+    near = pil.resize((small + 1, small + 1), Image.Resampling.BOX)
+    other = np.asarray(near.resize((224, 224), Image.Resampling.BOX))
+    assert not np.array_equal(corrupt(IMAGE, "pixelate", severity, seed=0), other)
+
+
+LUMINANCE = [  # JPEG standard (ITU T.81 Annex K.1) luminance table, natural order
+    [16, 11, 10, 16, 24, 40, 51, 61],
+    [12, 12, 14, 19, 26, 58, 60, 55],
+    [14, 13, 16, 24, 40, 57, 69, 56],
+    [14, 17, 22, 29, 51, 87, 80, 62],
+    [18, 22, 37, 56, 68, 109, 103, 77],
+    [24, 35, 55, 64, 81, 104, 113, 92],
+    [49, 64, 78, 87, 103, 121, 120, 101],
+    [72, 92, 95, 98, 112, 100, 103, 99],
+]
+
+
+def jpeg(image: np.ndarray, quality: int, optimize: bool = False) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="JPEG", quality=quality, optimize=optimize)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(("severity", "quality"), [(1, 25), (2, 18), (3, 15), (4, 10), (5, 7)])
+def test_jpeg_compression_quality(severity: int, quality: int) -> None:
+    out = corrupt(IMAGE, "jpeg_compression", severity, seed=0)
+    decoded = np.asarray(Image.open(io.BytesIO(jpeg(IMAGE, quality))).convert("RGB"))
+    np.testing.assert_array_equal(out, decoded)
+    for wrong in (quality - 1, quality + 1):
+        wrong_decoded = np.asarray(Image.open(io.BytesIO(jpeg(IMAGE, wrong))).convert("RGB"))
+        assert not np.array_equal(out, wrong_decoded)
+    # and Pillow's quality is the IJG one: tables scaled by 5000 // quality (quality < 50)
+    scale = 5000 // quality
+    expected = [min(255, max(1, (v * scale + 50) // 100)) for row in LUMINANCE for v in row]
+    with Image.open(io.BytesIO(jpeg(IMAGE, quality))) as encoded:
+        assert list(encoded.quantization[0]) == expected  # type: ignore[attr-defined]
+
+
+def test_jpeg_roundtrip_is_the_reference_save() -> None:
+    out = jpeg_roundtrip(IMAGE)
+    expected = np.asarray(Image.open(io.BytesIO(jpeg(IMAGE, 85, optimize=True))).convert("RGB"))
+    np.testing.assert_array_equal(out, expected)
+    assert out.shape == IMAGE.shape and out.dtype == np.uint8
+    assert not np.array_equal(jpeg_roundtrip(IMAGE, quality=50), out)
+
+
+# ---------------------------------------------------------------- mCE
+
+
+def test_alexnet_table_matches_the_published_averages() -> None:
+    averages = {  # the "Average" column of the same README table (and AugMix's ALEXNET_ERR)
+        "gaussian_noise": 0.886428,
+        "shot_noise": 0.894468,
+        "impulse_noise": 0.922640,
+        "defocus_blur": 0.819880,
+        "glass_blur": 0.826268,
+        "motion_blur": 0.785948,
+        "zoom_blur": 0.798360,
+        "snow": 0.866816,
+        "frost": 0.826572,
+        "fog": 0.819324,
+        "brightness": 0.564592,
+        "contrast": 0.853204,
+        "elastic_transform": 0.646056,
+        "pixelate": 0.717840,
+        "jpeg_compression": 0.606500,
+    }
+    assert tuple(ALEXNET_ERRORS) == CORRUPTIONS
+    for name, row in ALEXNET_ERRORS.items():
+        assert len(row) == 5
+        assert sum(row) / 5 == pytest.approx(averages[name], abs=1e-9)
+    assert round(ALEXNET_CLEAN_ERROR, 4) == 0.4348
+
+
+MODEL = {
+    "gaussian_noise": (0.5, 0.6, 0.7, 0.8, 0.9),
+    "brightness": (0.3, 0.3, 0.35, 0.4, 0.5),
+}
+
+
+def test_mce_by_hand() -> None:
+    # AlexNet sums: gaussian 0.69528 + 0.82542 + 0.93554 + 0.98138 + 0.99452 = 4.43214,
+    # brightness 0.4514 + 0.48502 + 0.54048 + 0.62166 + 0.7244 = 2.82296
+    # model sums: 3.5 and 1.85
+    ce = corruption_errors(MODEL)
+    assert ce["gaussian_noise"] == pytest.approx(3.5 / 4.43214, rel=1e-12)
+    assert ce["brightness"] == pytest.approx(1.85 / 2.82296, rel=1e-12)
+    assert mce(MODEL) == pytest.approx((3.5 / 4.43214 + 1.85 / 2.82296) / 2, rel=1e-12)
+    assert mce(MODEL) == pytest.approx(0.722513, abs=1e-6)
+
+
+def test_relative_mce_by_hand() -> None:
+    # clean error 0.25: model sums 3.5 - 5 * 0.25 = 2.25 and 1.85 - 1.25 = 0.6;
+    # AlexNet (clean 0.43478): 4.43214 - 2.1739 = 2.25824 and 2.82296 - 2.1739 = 0.64906
+    rel = relative_corruption_errors(MODEL, clean_error=0.25)
+    assert rel["gaussian_noise"] == pytest.approx(2.25 / 2.25824, rel=1e-12)
+    assert rel["brightness"] == pytest.approx(0.6 / 0.64906, rel=1e-12)
+    expected = (2.25 / 2.25824 + 0.6 / 0.64906) / 2
+    assert relative_mce(MODEL, clean_error=0.25) == pytest.approx(expected, rel=1e-12)
+    assert relative_mce(MODEL, clean_error=0.25) == pytest.approx(0.960382, abs=1e-6)
+
+
+def test_subset_of_severities_by_hand() -> None:
+    # severities 1, 3, 5 only: AlexNet gaussian 0.69528 + 0.93554 + 0.99452 = 2.62534
+    errors = {"gaussian_noise": (0.5, 0.7, 0.9)}
+    assert mce(errors, severities=(1, 3, 5)) == pytest.approx(2.1 / 2.62534, rel=1e-12)
+    # relative, clean 0.2: (2.1 - 0.6) / (2.62534 - 3 * 0.43478) = 1.5 / 1.32100
+    value = relative_mce(errors, clean_error=0.2, severities=(1, 3, 5))
+    assert value == pytest.approx(1.5 / 1.321, rel=1e-12)
+
+
+def test_alexnet_scores_one() -> None:
+    assert mce(ALEXNET_ERRORS) == pytest.approx(1.0, rel=1e-12)
+    assert relative_mce(ALEXNET_ERRORS, ALEXNET_CLEAN_ERROR) == pytest.approx(1.0, rel=1e-12)
+
+
+def test_mce_rejects_bad_input() -> None:
+    with pytest.raises(ValueError, match=r"unknown corruption 'speckle_noise'"):
+        mce({"speckle_noise": (0.5,) * 5})
+    with pytest.raises(ValueError, match="severities"):
+        mce({"fog": (0.5,) * 5}, severities=(1, 2))
+    with pytest.raises(ValueError, match=r"fractions in \[0, 1\]"):
+        mce({"fog": (50.0,) * 5})
+    with pytest.raises(ValueError, match="severities"):
+        mce({"fog": (0.5,)}, severities=(6,))
+    with pytest.raises(ValueError, match="no corruption"):
+        mce({})
+    with pytest.raises(ValueError, match="clean_error"):
+        relative_mce({"fog": (0.5,) * 5}, clean_error=float("nan"))
