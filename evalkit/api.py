@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from evalkit.analysis.slices import check_slice_columns
 from evalkit.data.datasets import Dataset, load_dataset, subset
 from evalkit.data.decode import measure_file
 from evalkit.data.properties import PROPERTIES, ImageProperties
@@ -43,6 +44,7 @@ def prepare_dataset(data: str | Path | Dataset, options: EvalOptions | None = No
         if isinstance(data, Dataset)
         else load_dataset(data, options.format, ground_truth=options.labels_file)
     )
+    check_slice_columns(options.slice_by, _manifest_columns(dataset))  # before evaluating
     return subset(
         dataset,
         limit=options.limit,
@@ -50,6 +52,10 @@ def prepare_dataset(data: str | Path | Dataset, options: EvalOptions | None = No
         seed=options.seed,
         sample=options.sample,
     )
+
+
+def _manifest_columns(dataset: Dataset) -> list[str]:
+    return [name for name, _ in dataset.samples[0].attributes] if dataset.samples else []
 
 
 def evaluate(

@@ -94,8 +94,19 @@ def grouping_of(frame: pd.DataFrame, name: str, bins: int) -> Grouping:
     return column_grouping(name, frame[meta_column(name)], bins)
 
 
+def check_slice_columns(slice_by: Sequence[str], columns: Sequence[str]) -> None:
+    """Refuse a ``--slice-by`` column that is neither a manifest column nor an image property
+    (before a run is evaluated, not after)."""
+    for name in slice_by:
+        if name not in columns and name not in PROPERTIES:
+            raise EvalkitError(_unknown_message(name, list(columns)))
+
+
 def _unknown_column(name: str, frame: pd.DataFrame) -> str:
-    known = manifest_columns(frame)
+    return _unknown_message(name, manifest_columns(frame))
+
+
+def _unknown_message(name: str, known: list[str]) -> str:
     hint = did_you_mean(name, [*known, *PROPERTIES])
     columns = ", ".join(known) if known else "none (slicing by a column needs a CSV manifest)"
     return (
