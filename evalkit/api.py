@@ -44,7 +44,7 @@ def prepare_dataset(data: str | Path | Dataset, options: EvalOptions | None = No
         if isinstance(data, Dataset)
         else load_dataset(data, options.format, ground_truth=options.labels_file)
     )
-    check_slice_columns(options.slice_by, _manifest_columns(dataset))  # before evaluating
+    check_slice_columns(options.slice_by, dataset.columns)  # before evaluating
     return subset(
         dataset,
         limit=options.limit,
@@ -52,10 +52,6 @@ def prepare_dataset(data: str | Path | Dataset, options: EvalOptions | None = No
         seed=options.seed,
         sample=options.sample,
     )
-
-
-def _manifest_columns(dataset: Dataset) -> list[str]:
-    return [name for name, _ in dataset.samples[0].attributes] if dataset.samples else []
 
 
 def evaluate(

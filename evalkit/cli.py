@@ -191,7 +191,6 @@ def _add_dupes(commands: argparse._SubParsersAction) -> None:
     dupes.add_argument(
         "--max-distance",
         type=int,
-        default=4,
         help="near duplicates: perceptual hashes at most this many bits apart (default 4)",
     )
     dupes.add_argument("--limit", type=int, default=20, help="pairs listed (default 20)")
@@ -576,24 +575,28 @@ def cmd_rescore(args: argparse.Namespace) -> int:
 
 
 def cmd_dupes(args: argparse.Namespace) -> int:
-    from evalkit.analysis.dupes import dupes_json, find_duplicates, hash_images, summary_lines
+    from evalkit.analysis import dupes
     from evalkit.data.datasets import image_files
 
-    if not 0 <= args.max_distance <= 32:
-        raise EvalkitError(f"--max-distance must be 0 to 32 bits, got {args.max_distance}")
+    distance = dupes.DEFAULT_MAX_DISTANCE if args.max_distance is None else args.max_distance
+    if not 0 <= distance <= dupes.MAX_DISTANCE_LIMIT:
+        raise EvalkitError(
+            f"--max-distance must be 0 to {dupes.MAX_DISTANCE_LIMIT} bits, got {distance}"
+        )
     root_a, files_a = image_files(args.data)
     root_b, files_b = image_files(args.other) if args.other else (None, None)
-    hashes_a = hash_images(files_a)
-    hashes_b = hash_images(files_b) if files_b is not None else None
-    pairs = find_duplicates(hashes_a, hashes_b, max_distance=args.max_distance)
+    hashes_a = dupes.hash_images(files_a)
+    hashes_b = dupes.hash_images(files_b) if files_b is not None else None
+    pairs = dupes.find_duplicates(hashes_a, hashes_b, max_distance=distance)
     if args.json:
         _print_json(
-            dupes_json(pairs, hashes_a, hashes_b, root_a=root_a, root_b=root_b)
-            | {"max_distance": args.max_distance}
+            dupes.dupes_json(
+                pairs, hashes_a, hashes_b, root_a=root_a, root_b=root_b, max_distance=distance
+            )
         )
     else:
         names = {"name_a": str(args.data), "name_b": str(args.other)}
-        lines = summary_lines(
+        lines = dupes.summary_lines(
             pairs, hashes_a, hashes_b, args.limit, root_a=root_a, root_b=root_b, **names
         )
         print("\n".join(lines))

@@ -258,6 +258,13 @@ class Slices(Section):
     groups: list[SliceGroup]
     weak_segments: WeakSegments | None = None
 
+    def find(self, name: str, value: str) -> Slice | None:
+        """The slice ``value`` of the grouping ``name`` (None when this run has no such slice)."""
+        for group in self.groups:
+            if group.name == name:
+                return next((piece for piece in group.slices if piece.value == value), None)
+        return None
+
 
 class Guard(Section):
     """A check against silent mis-evaluation (label shift, EXIF rotation, published accuracy):

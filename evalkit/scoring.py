@@ -236,8 +236,7 @@ def predictions_of(
 def _add_manifest_columns(frame: pd.DataFrame, indices: Sequence[int], dataset: Dataset) -> None:
     """A CSV manifest's other columns, by the dataset position of each row."""
     attributes = [dict(dataset.samples[int(i)].attributes) for i in indices]
-    names = dict.fromkeys(name for sample in dataset.samples[:1] for name, _ in sample.attributes)
-    for name in names:
+    for name in dataset.columns:
         frame[meta_column(name)] = [row.get(name, "") for row in attributes]
 
 

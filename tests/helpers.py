@@ -170,6 +170,25 @@ def predictions_table(
     )
 
 
+def hits_table(hits: np.ndarray, classes: list[str], **columns: object) -> pd.DataFrame:
+    """A predictions table of ``len(hits)`` images (image i of class i mod k, path
+    ``<class>/<i>.png``) whose top-1 is right exactly where ``hits`` is, plus extra columns."""
+    n, k = hits.size, len(classes)
+    y_true = np.arange(n) % k
+    top = np.stack([(y_true + j) % k for j in range(5)], axis=1)
+    top[~hits, 0], top[~hits, 1] = top[~hits, 1], top[~hits, 0]
+    frame = predictions_table(
+        [f"{classes[t]}/{i}.png" for i, t in enumerate(y_true)],
+        [classes[t] for t in y_true],
+        classes,
+        top,
+        np.tile([0.6, 0.2, 0.1, 0.05, 0.05], (n, 1)),
+    )
+    for name, values in columns.items():
+        frame[name] = values
+    return frame
+
+
 def synthetic_runs(
     n: int,
     classes: list[str],

@@ -35,18 +35,20 @@ class Candidate:
     member: np.ndarray
 
 
-def candidates(groups: Sequence[Grouping], min_size: int) -> Iterator[Candidate]:
+def single_slices(groups: Sequence[Grouping]) -> dict[tuple[str, str], np.ndarray]:
+    """Every slice's members, by (grouping, slice value)."""
+    return {(g.name, value): g.members(i) for g in groups for i, value in enumerate(g.values)}
+
+
+def candidates(
+    singles: dict[tuple[str, str], np.ndarray], total: int, min_size: int
+) -> Iterator[Candidate]:
     """Single slices, then pairs of slices of two different groupings, big enough to test."""
-    total = len(groups[0].codes) if groups else 0
-    singles = [
-        Candidate(((g.name, value),), g.members(i))
-        for g in groups
-        for i, value in enumerate(g.values)
-    ]
-    for single in singles:
+    pieces = [Candidate((condition,), member) for condition, member in singles.items()]
+    for single in pieces:
         if min_size <= single.member.sum() < total:
             yield single
-    for first, second in combinations(singles, 2):
+    for first, second in combinations(pieces, 2):
         if first.conditions[0][0] == second.conditions[0][0]:
             continue
         member = first.member & second.member
@@ -70,7 +72,8 @@ def weak_segments(
     alpha: float,
 ) -> dict[str, Any]:
     """The ``weak_segments`` section: what was tried and the significant segments."""
-    tried = list(candidates(groups, min_size))
+    singles = single_slices(groups)
+    tried = list(candidates(singles, hits.size, min_size))
     base = {
         "tried": len(tried),
         "min_size": min_size,
@@ -87,8 +90,7 @@ def weak_segments(
     accuracy = correct / size
     rest = (hits.sum() - correct) / (hits.size - size)
     significant = np.flatnonzero((adjusted < alpha) & (accuracy < rest))
-    parents = {(g.name, value): g.members(i) for g in groups for i, value in enumerate(g.values)}
-    keep = [int(i) for i in significant if _adds_to_parts(tried[i], hits, parents, alpha)]
+    keep = [int(i) for i in significant if _adds_to_parts(tried[i], hits, singles, alpha)]
     keep.sort(key=lambda i: (accuracy[i] - rest[i], p[i]))
     segments = [
         _segment(tried[i], hits, confidence_of_top1, paths, float(rest[i]), p[i], adjusted[i])

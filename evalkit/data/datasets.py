@@ -62,6 +62,11 @@ class Dataset:
     def __len__(self) -> int:
         return len(self.samples)
 
+    @property
+    def columns(self) -> list[str]:
+        """A CSV manifest's columns besides ``path`` and ``label`` (every sample has them)."""
+        return [name for name, _ in self.samples[0].attributes] if self.samples else []
+
     def relative(self, sample: Sample) -> str:
         base = self.root if self.root.is_dir() else self.root.parent
         return os.path.relpath(sample.path, base)

@@ -92,7 +92,7 @@ def laplacian_variance(luma: np.ndarray) -> float:
 def _channels_equal(image: Image.Image) -> bool:
     """No pixel's red, green and blue differ by more than ``GRAY_TOLERANCE`` (in C, stopping at
     the first pair of channels that differ: most photographs)."""
-    red, green, blue = image.convert("RGB").split()
+    red, green, blue = image.split()  # measure() is given RGB
     return all(
         ImageChops.difference(first, second).getextrema()[1] <= GRAY_TOLERANCE  # type: ignore[operator]
         for first, second in ((red, green), (green, blue))

@@ -8,7 +8,7 @@ from typing import Any
 
 from evalkit.report.gallery import dataset_root, thumbnail
 from evalkit.report.tables import LabeledRun
-from evalkit.results import Accuracy, RunResult, SliceGroup
+from evalkit.results import Accuracy
 
 THUMBNAILS = 4  # per weak segment
 
@@ -22,17 +22,12 @@ def _cell(accuracy: Accuracy, overall: Accuracy) -> dict[str, Any]:
     return {"value": accuracy.value, "low": low, "high": high, "below": below, "above": above}
 
 
-def _groups(run: RunResult) -> dict[str, SliceGroup]:
-    return {group.name: group for group in run.slices.groups} if run.slices is not None else {}
-
-
 def slice_rows(runs: Sequence[LabeledRun]) -> list[dict[str, Any]]:
     """One entry per grouping (as the first sliced run has them): its slices, each with n and
     every run's top-1 (None for a run without that slice)."""
     sliced = [item for item in runs if item.run.slices is not None]
     if not sliced:
         return []
-    by_run = [_groups(item.run) for item in sliced]
     first = sliced[0].run.slices
     assert first is not None
     found = []
@@ -40,10 +35,9 @@ def slice_rows(runs: Sequence[LabeledRun]) -> list[dict[str, Any]]:
         rows = []
         for piece in group.slices:
             cells = []
-            for item, groups in zip(sliced, by_run, strict=True):
-                match = groups.get(group.name)
-                same = [s for s in match.slices if s.value == piece.value] if match else []
-                cells.append(_cell(same[0].top1, item.run.metrics.top1) if same else None)
+            for item in sliced:
+                same = item.run.slices.find(group.name, piece.value) if item.run.slices else None
+                cells.append(_cell(same.top1, item.run.metrics.top1) if same else None)
             rows.append({"value": piece.value, "n": piece.n, "cells": cells})
         found.append({"name": group.name, "source": group.source, "rows": rows})
     return found

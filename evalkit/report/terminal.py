@@ -156,19 +156,14 @@ def slice_table(runs: Sequence[RunResult]) -> Table | None:
         table.add_column(run.name, justify="right", no_wrap=True)
     first = sliced[0].slices
     assert first is not None
-    for group_number, group in enumerate(first.groups):
-        for slice_number, piece in enumerate(group.slices):
-            cells = [_slice_cell(run, group_number, group.name, slice_number) for run in sliced]
+    for group in first.groups:
+        for piece in group.slices:
+            found = [
+                run.slices.find(group.name, piece.value) if run.slices else None for run in sliced
+            ]
+            cells = [_interval(other.top1) if other else "-" for other in found]
             table.add_row(f"{group.name} {piece.value}", str(piece.n), *cells)
     return table
-
-
-def _slice_cell(run: RunResult, group_number: int, name: str, slice_number: int) -> str:
-    groups = run.slices.groups if run.slices is not None else []
-    if group_number >= len(groups) or groups[group_number].name != name:
-        return "-"
-    pieces = groups[group_number].slices
-    return _interval(pieces[slice_number].top1) if slice_number < len(pieces) else "-"
 
 
 def print_summary(runs: Sequence[RunResult], console: Console | None = None) -> None:

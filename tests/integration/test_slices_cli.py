@@ -14,7 +14,7 @@ from PIL import Image, ImageFilter
 
 from evalkit.analysis.slices import meta_column
 from evalkit.results import save_results
-from helpers import fake_run, predictions_table, run_cli
+from helpers import fake_run, hits_table, run_cli
 
 
 def degraded(image: Image.Image) -> Image.Image:
@@ -113,7 +113,6 @@ def test_compare_gates_a_slice(tmp_path: Path) -> None:
     classes = [f"c{i}" for i in range(10)]
     rng = np.random.default_rng(0)
     n = 1000
-    y_true = np.arange(n) % 10
     camera = np.array(["a", "b"] * (n // 2))
     before = rng.random(n) < 0.85
     after = before.copy()
@@ -121,16 +120,7 @@ def test_compare_gates_a_slice(tmp_path: Path) -> None:
     after[np.flatnonzero((camera == "a") & ~before)[:60]] = True
     folders = []
     for name, hits in (("base", before), ("current", after)):
-        top = np.stack([(y_true + j) % 10 for j in range(5)], axis=1)
-        top[~hits, 0], top[~hits, 1] = top[~hits, 1], top[~hits, 0]
-        frame = predictions_table(
-            [f"{i}.png" for i in range(n)],
-            [classes[t] for t in y_true],
-            classes,
-            top,
-            np.tile([0.6, 0.2, 0.1, 0.05, 0.05], (n, 1)),
-        )
-        frame[meta_column("camera")] = camera
+        frame = hits_table(hits, classes, **{meta_column("camera"): camera})
         save_results([fake_run(frame, classes, model_id="m")], tmp_path / name)
         folders.append(tmp_path / name)
     overall = run_cli("compare", *folders, "--fail-on-regression")

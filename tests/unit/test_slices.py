@@ -24,7 +24,7 @@ from evalkit.metrics import wilson_interval
 from evalkit.options import gate_metrics
 from evalkit.results import prediction_hits
 from evalkit.scoring import rescored, slice_results
-from helpers import fake_run, predictions_table
+from helpers import fake_run, hits_table
 
 CLASSES = [f"c{i}" for i in range(10)]
 
@@ -75,22 +75,7 @@ def test_exif_rotation_is_seen_and_transposed_on_request() -> None:
 
 
 def frame_of(hits: np.ndarray, **columns: object) -> pd.DataFrame:
-    """A predictions table whose top-1 is right where ``hits`` is, plus extra columns."""
-    n = hits.size
-    y_true = np.arange(n) % 10
-    top = np.stack([(y_true + j) % 10 for j in range(5)], axis=1)
-    top[~hits, 0], top[~hits, 1] = top[~hits, 1], top[~hits, 0]
-    probs = np.tile([0.6, 0.2, 0.1, 0.05, 0.05], (n, 1))
-    frame = predictions_table(
-        [f"{CLASSES[t]}/{i}.png" for i, t in enumerate(y_true)],
-        [CLASSES[t] for t in y_true],
-        CLASSES,
-        top,
-        probs,
-    )
-    for name, values in columns.items():
-        frame[name] = values
-    return frame
+    return hits_table(hits, CLASSES, **columns)
 
 
 def test_quantile_bins_binary_properties_and_single_values() -> None:
