@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from evalkit.analysis.slices import check_slice_columns
+from evalkit.data.corrupted import corruption_setup
 from evalkit.data.datasets import Dataset, load_dataset, subset
 from evalkit.data.decode import measure_file
 from evalkit.data.properties import PROPERTIES, ImageProperties
@@ -23,10 +24,10 @@ from evalkit.labels import LabelSpace, load_class_map, map_labels
 from evalkit.labelsets import check_covers, describe, load_label_subset, subset_outputs
 from evalkit.models.base import ModelAdapter
 from evalkit.options import EvalOptions
-from evalkit.plan import Plan, plan_run
+from evalkit.plan import Plan, plan_run, variants_of
 from evalkit.registry import load_model, parse_model_id
 from evalkit.results import Failure, LabelSubsetInfo, RunResult
-from evalkit.scoring import build_result, predictions_of
+from evalkit.scoring import build_result, corrupted_of, predictions_of, split_variants
 from evalkit.store import merged_rows
 
 
@@ -127,21 +128,28 @@ def run_with(executor: Executor, dataset: Dataset, options: EvalOptions) -> RunR
         images_per_shard=options.images_per_shard,
         memo_file=memo,
         workers=options.workers,
+        variants=variants_of(options.corruption_set, options.corruption_protocol, options.seed),
     )
     if options.exif_transpose:  # changes what the model sees: part of the cache key
         model.preprocessing.exif_transpose = True
     with store_folder(options, model.id) as folder:
         collected = collect(executor, plan, model, executor.runtime(), options, folder)
-        rows = fill_properties(merged_rows(collected.tables), plan, options)
-        read = predictions_of(rows, labels, dataset)
+        rows, variant_rows = split_variants(merged_rows(collected.tables))
+        read = predictions_of(fill_properties(rows, plan, options), labels, dataset)
         try:
             _check_failures(read[1], len(dataset), options.strict)
         except EvalkitError:
             if options.out is not None:  # a failed run leaves nothing behind to resume
                 discard(folder, options.out)
             raise
+    corrupted = None
+    if options.corruption_set is not None:
+        setup = corruption_setup(options, model.preprocessing)
+        corrupted = corrupted_of(variant_rows, labels, read[1], setup)
     runtime = executor.runtime()  # after the run: peak device memory
-    return build_result(model, runtime, labels, dataset, plan, collected, outputs, options, read)
+    return build_result(
+        model, runtime, labels, dataset, plan, collected, outputs, options, read, corrupted
+    )
 
 
 def fill_properties(rows: dict[str, Any], plan: Plan, options: EvalOptions) -> dict[str, Any]:

@@ -45,7 +45,9 @@ def bin_of(confidence: np.ndarray, bins: int) -> np.ndarray:
     return np.clip(index, 0, bins - 1)
 
 
-def _mean(values: np.ndarray) -> Statistic:
+def mean_of(values: np.ndarray) -> Statistic:
+    """The mean of per-sample ``values`` as a bootstrap statistic."""
+
     def statistic(weights: np.ndarray) -> np.ndarray:
         result: np.ndarray = weights @ values / weights.sum(axis=1)
         return result
@@ -54,12 +56,12 @@ def _mean(values: np.ndarray) -> Statistic:
 
 
 def nll(scores: Scores) -> Statistic:
-    return _mean(-np.log(np.maximum(scores.p_true.astype(np.float64), FLOOR)))
+    return mean_of(-np.log(np.maximum(scores.p_true.astype(np.float64), FLOOR)))
 
 
 def brier(scores: Scores) -> Statistic:
     values = scores.sum_sq.astype(np.float64) - 2 * scores.p_true.astype(np.float64) + 1
-    return _mean(np.maximum(values, 0.0))  # float32 rounding can leave -1e-8
+    return mean_of(np.maximum(values, 0.0))  # float32 rounding can leave -1e-8
 
 
 def ece(scores: Scores, bins: int = ECE_BINS) -> Statistic:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from evalkit import __version__
+from evalkit.corruption_spec import PROTOCOLS
 from evalkit.errors import (
     EXIT_CODES_HELP,
     EXIT_INTERNAL,
@@ -131,6 +132,7 @@ def _add_run(commands: argparse._SubParsersAction) -> None:
     )
     _number(run, "--ece-bins", defaults.ece_bins, "equal-width bins of the calibration error")
     _add_slicing(run, defaults)
+    _add_corruptions(run, defaults)
     run.add_argument("--strict", action="store_true", help="fail on any unreadable image")
     _number(run, "--warmup", defaults.warmup, "untimed warm-up batches")
     run.add_argument("--workers", type=int, help="decode threads (default: CPU count)")
@@ -169,6 +171,23 @@ def _add_slicing(parser: argparse.ArgumentParser, defaults: EvalOptions | None) 
             _number(parser, flag, getattr(defaults, name), text)
         else:
             parser.add_argument(flag, type=int, help=f"{text} (default: as the run recorded)")
+
+
+def _add_corruptions(parser: argparse.ArgumentParser, defaults: EvalOptions) -> None:
+    parser.add_argument(
+        "--corruptions",
+        metavar="imagenet-c[:SEVERITIES]",
+        help="also evaluate corrupted copies of every image: the 15 ImageNet-C corruptions "
+        "(imagenet-c), groups (noise, blur, weather, digital) or names, at severities 1-5 "
+        "(imagenet-c:1,3,5); adds errors, CE and mCE (docs/robustness.md)",
+    )
+    parser.add_argument(
+        "--corruption-protocol",
+        default=defaults.corruption_protocol,
+        choices=PROTOCOLS,
+        help="jpeg: through the reference's quality-85 JPEG files (in memory), as published "
+        "ImageNet-C numbers; memory: straight to the model (default %(default)s)",
+    )
 
 
 def _add_rescore(commands: argparse._SubParsersAction) -> None:

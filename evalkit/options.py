@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from evalkit.corruption_spec import PROTOCOLS, STOCHASTIC, CorruptionSet, parse_corruptions
 from evalkit.errors import EvalkitError
 from evalkit.naming import did_you_mean
 
@@ -36,7 +37,7 @@ SHARD_SIZE = 256  # images per shard (rounded up to whole batches)
 MAX_DROP = 0.01  # one accuracy point
 ALPHA = 0.01
 # what the gate can check (evalkit.compare.checks); top-1 unless told otherwise
-GATE_METRICS = ("top1", "top5", "macro_f1", "nll", "ece", "brier", "per_class")
+GATE_METRICS = ("top1", "top5", "macro_f1", "nll", "ece", "brier", "mce", "per_class")
 GATE_DEFAULT = ("top1",)
 
 # options that do not change any prediction (how fast, how verbose, where things are kept)
@@ -210,6 +211,8 @@ class EvalOptions:
     slice_by: tuple[str, ...] = ()  # manifest columns to slice by (image properties always)
     slice_bins: int = SLICE_BINS
     min_slice_size: int = MIN_SLICE_SIZE
+    corruptions: str | None = None  # imagenet-c[:SEVERITIES]: corrupted variants of each image
+    corruption_protocol: str = "jpeg"  # jpeg (the reference's saved files) or memory
     strict: bool = False
     warmup: int = 1
     workers: int | None = None
@@ -236,6 +239,8 @@ class EvalOptions:
         set_(self, "batch_size", batch_size_value(self.batch_size))
         set_(self, "channels_last", layout_value(self.channels_last))
         set_(self, "slice_by", slice_columns(self.slice_by))
+        if self.corruptions is not None:
+            set_(self, "corruptions", parse_corruptions(self.corruptions).spec)
         for name in ("labels_file", "out", "cache_dir"):
             if getattr(self, name) is not None:
                 set_(self, name, Path(getattr(self, name)))
@@ -259,6 +264,7 @@ class EvalOptions:
         _positive("ece_bins", self.ece_bins, "--ece-bins")
         _positive("slice_bins", self.slice_bins, "--slice-bins")
         _positive("min_slice_size", self.min_slice_size, "--min-slice-size")
+        _choice("--corruption-protocol", self.corruption_protocol, PROTOCOLS)
         if self.resume and self.out is None:
             raise EvalkitError("resume needs the run folder to continue: pass --out DIR")
         Execution(self.precision, self.channels_last, self.threads, self.runtime)
@@ -299,6 +305,11 @@ class EvalOptions:
         ).expanduser()
 
     @property
+    def corruption_set(self) -> CorruptionSet | None:
+        """What ``corruptions`` evaluates (None: no corrupted variants)."""
+        return None if self.corruptions is None else parse_corruptions(self.corruptions)
+
+    @property
     def weights_files(self) -> dict[str, str]:
         return dict(self.weights)
 
@@ -332,13 +343,19 @@ class EvalOptions:
 
     def identity(self) -> dict[str, Any]:
         """The options that decide a run's predictions (not speed or verbosity); the seed only
-        counts when it draws a sample, and ``sample`` only with a ``limit``."""
+        counts when it draws a sample or seeds a corruption, and ``sample`` only with a
+        ``limit``."""
         chosen = {k: v for k, v in self.record().items() if k not in NOT_IDENTITY}
         if self.limit is None:
             chosen.pop("sample")
         if not self.exif_transpose:  # runs before the option existed are the same run
             chosen.pop("exif_transpose")
-        if self.per_class is None and (self.limit is None or self.sample == "first"):
+        corrupted = self.corruption_set
+        if corrupted is None:  # nor the corruption options
+            chosen.pop("corruptions")
+            chosen.pop("corruption_protocol")
+        seeded = corrupted is not None and bool(STOCHASTIC & set(corrupted.corruptions))
+        if self.per_class is None and (self.limit is None or self.sample == "first") and not seeded:
             chosen.pop("seed")
         return chosen
 

@@ -8,6 +8,7 @@ cache folder makes the next plan of the same files cost a ``stat`` each.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import sqlite3
@@ -19,9 +20,40 @@ from pathlib import Path
 
 import numpy as np
 
+from evalkit.corruption_spec import BENCHMARK, IMPLEMENTATION, STOCHASTIC, CorruptionSet
 from evalkit.data.datasets import Dataset, Sample
 
 UNREADABLE = "unreadable"
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A corrupted version of a sample (``--corruptions``): which corruption, how it reaches
+    the model (``protocol``) and the run seed its random draws derive from."""
+
+    corruption: str
+    severity: int
+    protocol: str
+    seed: int
+
+    @property
+    def tag(self) -> str:
+        """``gaussian_noise:3``: what the store's ``variant`` column holds."""
+        return f"{self.corruption}:{self.severity}"
+
+    @property
+    def key(self) -> str:
+        """What makes the corrupted pixels: part of the sample id (the seed only where the
+        corruption draws random numbers)."""
+        seed = f"/seed={self.seed}" if self.corruption in STOCHASTIC else ""
+        return f"{BENCHMARK}/v{IMPLEMENTATION}/{self.tag}/{self.protocol}{seed}"
+
+
+def variants_of(corruptions: CorruptionSet | None, protocol: str, seed: int) -> list[Variant]:
+    """Every (corruption, severity) of a run, in the order they are planned."""
+    if corruptions is None:
+        return []
+    return [Variant(name, level, protocol, seed) for name, level in corruptions.pairs()]
 
 
 @dataclass(frozen=True)
@@ -32,11 +64,20 @@ class PlannedSample:
     size: int
     sha256: str  # of the file's bytes ("unreadable" when it could not be read)
     target: int  # the model output of its label
+    variant: Variant | None = None  # a corrupted version of the image (None: the image)
+
+    @property
+    def source_id(self) -> str:
+        """The identity of the image: its content and where it sits in the dataset."""
+        return hashlib.sha256(f"{self.sha256}\n{self.relative}".encode()).hexdigest()[:32]
 
     @property
     def id(self) -> str:
-        """The sample's identity: its content and where it sits in the dataset."""
-        return hashlib.sha256(f"{self.sha256}\n{self.relative}".encode()).hexdigest()[:32]
+        """The sample's identity: the image's, and for a variant its corruption as well."""
+        if self.variant is None:
+            return self.source_id
+        text = f"{self.source_id}\n{self.variant.key}"
+        return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 @dataclass(frozen=True)
@@ -55,12 +96,13 @@ class Shard:
 
 @dataclass(frozen=True)
 class Plan:
-    samples: tuple[PlannedSample, ...]
-    shards: tuple[Shard, ...]
+    samples: tuple[PlannedSample, ...]  # the dataset's images, in dataset order
+    shards: tuple[Shard, ...]  # them and their corrupted variants (each image's together)
     fingerprint: str  # the dataset fingerprint (docs/results.md), from the same lines as before
 
     def __len__(self) -> int:
-        return len(self.samples)
+        """Everything the model is given: the images and their variants."""
+        return sum(len(shard.samples) for shard in self.shards)
 
 
 def _read_hash(path: Path) -> tuple[int, str]:
@@ -139,10 +181,13 @@ def plan_run(
     images_per_shard: int,
     memo_file: Path | None = None,
     workers: int | None = None,
+    variants: Sequence[Variant] = (),
 ) -> Plan:
     """Hash and identify every sample (in dataset order), then cut shards of whole batches.
 
-    ``targets[i]`` is the model output of ``dataset.classes[i]``.
+    ``targets[i]`` is the model output of ``dataset.classes[i]``. Each image is followed by its
+    ``variants`` (corrupted versions), in the same shard, so one read and decode serves them all
+    (shards are then rounded up to whole images, and may end in a partial batch).
     """
     memo = HashMemo(memo_file)
     paths = [sample.path.resolve() for sample in dataset.samples]
@@ -162,9 +207,16 @@ def plan_run(
         )
         for i, (sample, (size, sha)) in enumerate(zip(dataset.samples, hashed, strict=True))
     )
+    items = [
+        planned
+        for clean in samples
+        for planned in (clean, *(dataclasses.replace(clean, variant=v) for v in variants))
+    ]
+    group = 1 + len(variants)  # a shard holds whole images with all their variants
+    per_shard = -(-images_per_shard // group) * group
     shards = tuple(
-        Shard(number, samples[start : start + images_per_shard])
-        for number, start in enumerate(range(0, len(samples), images_per_shard))
+        Shard(number, tuple(items[start : start + per_shard]))
+        for number, start in enumerate(range(0, len(items), per_shard))
     )
     return Plan(samples, shards, _fingerprint(samples))
 

@@ -85,6 +85,13 @@ OPTIONS: tuple[tuple[str, str, Any, str], ...] = (
         "also slice results by these CSV manifest columns (comma-separated)",
     ),
     ("exif-transpose", "bool", False, "turn images upright by their EXIF orientation first"),
+    (
+        "corruptions",
+        "string",
+        "",
+        "also evaluate ImageNet-C corrupted copies: imagenet-c[:SEVERITIES], groups or names",
+    ),
+    ("corruption-protocol", "string", EvalOptions().corruption_protocol, "jpeg or memory"),
     ("mlflow", "bool", False, "log the session's runs to the active MLflow tracking URI"),
 )
 
@@ -166,6 +173,8 @@ def _eval_defaults(config: pytest.Config) -> EvalOptions:
         "weights": _weights(config),
         "slice_by": _value(config, "slice-by")[0] or None,
         "exif_transpose": bool(_value(config, "exif-transpose")[0]) or None,
+        "corruptions": _value(config, "corruptions")[0] or None,
+        "corruption_protocol": _value(config, "corruption-protocol")[0] or None,
     }
     try:
         return EvalOptions(**{k: v for k, v in given.items() if v is not None})

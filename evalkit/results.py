@@ -41,7 +41,7 @@ from evalkit.naming import display_name, slug
 SCHEMA_VERSION = 2  # 2: sparse confusion matrix, per-class columns (1 still reads)
 RESULTS_FILE = "results.json"
 # prediction columns that hold text even when they look like numbers (class "3", file "001")
-TEXT_COLUMNS = {"path": str, "label": str, "predicted": str}
+TEXT_COLUMNS = {"path": str, "label": str, "predicted": str, "corruption": str}
 META_PREFIX = "meta."  # a CSV manifest's other columns (``meta.camera``), kept as text
 # image properties measured at decode (evalkit.data.properties), one column each
 PROPERTIES = (
@@ -266,6 +266,56 @@ class Slices(Section):
         return None
 
 
+class CorruptionCell(Section):
+    """Top-1/top-5 of the images under one corruption at one severity (Wilson intervals)."""
+
+    corruption: str
+    severity: int = Field(ge=1, le=5)
+    top1: Accuracy
+    top5: Accuracy
+    failed: Count = 0  # variants that could not be made (their image could be read)
+
+    @property
+    def error(self) -> float:
+        return float("nan") if self.top1.value is None else 1.0 - self.top1.value
+
+
+class CorruptionError(Section):
+    """One corruption over the severities evaluated: its mean top-1 error, CE and relative CE
+    (normalised by AlexNet's errors, docs/robustness.md)."""
+
+    corruption: str
+    group: str
+    error: float
+    ce: float
+    relative_ce: float
+
+
+class Robustness(Section):
+    """``--corruptions``: the model on corrupted copies of every image (ImageNet-C protocol)."""
+
+    benchmark: str  # imagenet-c
+    corruptions: str  # what --corruptions asked for, canonical (imagenet-c, noise:1,3)
+    severities: list[int]
+    protocol: str  # jpeg (the reference's quality-85 files, in memory) or memory
+    geometry: str  # how the corrupted 224 crop reaches the model
+    seed: int  # the run seed the per-image corruption seeds derive from
+    implementation: int  # evalkit's corruption code version (evalkit.corruption_spec)
+    complete: bool  # all 15 corruptions x 5 severities: mCE comparable with published ones
+    clean_error: float  # top-1 error of the run itself (relative mCE)
+    mce: float
+    relative_mce: float
+    normalization: str  # where AlexNet's errors come from
+    errors: list[CorruptionError]
+    cells: list[CorruptionCell]
+    predictions_file: str | None = None  # every variant's prediction (read by compare/rescore)
+
+    def cell(self, corruption: str, severity: int) -> CorruptionCell | None:
+        return next(
+            (c for c in self.cells if c.corruption == corruption and c.severity == severity), None
+        )
+
+
 class Guard(Section):
     """A check against silent mis-evaluation (label shift, EXIF rotation, published accuracy):
     ``status`` ok or warning, a one-line ``message`` with the fix, and what it measured."""
@@ -462,8 +512,12 @@ class RunResult(Section):
     execution: ExecutionInfo | None = None
     slices: Slices | None = None  # files before 0.6 lack them
     guards: list[Guard] = Field(default_factory=list)
+    robustness: Robustness | None = None  # --corruptions
     predictions_file: str | None = None
     predictions: pd.DataFrame = Field(default_factory=pd.DataFrame, exclude=True, repr=False)
+    # the corrupted variants' predictions (``robustness``), columns as ``predictions`` plus
+    # ``corruption`` and ``severity``
+    corrupted: pd.DataFrame = Field(default_factory=pd.DataFrame, exclude=True, repr=False)
     label: str | None = Field(default=None, exclude=True)  # how reports name this run
 
     @model_validator(mode="after")
@@ -653,6 +707,10 @@ def save_results(runs: Sequence[RunResult], out_dir: str | Path) -> Path:
         used.add(name)
         write_csv(out / name, run.predictions, compression="gzip")
         run.predictions_file = name
+        if run.robustness is not None and len(run.corrupted):
+            corrupted = name.replace("predictions-", "corruptions-", 1)
+            write_csv(out / corrupted, run.corrupted, compression="gzip")
+            run.robustness.predictions_file = corrupted
     text = results_json(runs)
     target = out / RESULTS_FILE
     write_atomic(target, lambda tmp: tmp.write_text(text))
@@ -713,6 +771,8 @@ def load_results(path: str | Path) -> Results:
         raise EvalkitError(f"{path} holds no runs; re-create it with evalkit run")
     for run in runs:
         run.predictions = _read_predictions(path.parent, run.predictions_file)
+        if run.robustness is not None:
+            run.corrupted = _read_predictions(path.parent, run.robustness.predictions_file)
     return Results(runs, document["schema_version"], path)
 
 

@@ -13,12 +13,18 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
+from PIL import Image
+from threadpoolctl import threadpool_limits
 
 from evalkit.allocator import release_free_memory
+from evalkit.data.corrupted import ModelInput, crop_input, reference_crop, variant_input
 from evalkit.data.datasets import Sample
 from evalkit.data.decode import DecodeError, decode_measured, read_image_file
 from evalkit.data.properties import ImageProperties
@@ -33,6 +39,7 @@ from evalkit.store import SCHEMA, ShardTiming
 TOP_K = 5
 ROW_COLUMNS = tuple(SCHEMA.names)  # the store's columns, one row per sample
 T = TypeVar("T")
+R = TypeVar("R")
 
 
 @dataclass
@@ -46,40 +53,87 @@ class Loaded:
     decode_s: float = 0.0
     preprocess_s: float = 0.0
     properties: ImageProperties | None = None
+    corrupt_s: float = 0.0
 
 
 def load_sample(
     preprocess: Callable[..., np.ndarray], index: int, sample: Sample, exif_transpose: bool = False
 ) -> Loaded:
+    """One image read, decoded and preprocessed."""
+    decoded = _read_decoded(sample.path, exif_transpose)
+    if isinstance(decoded, str):
+        return Loaded(index, None, decoded)
+    image, properties, read_s, decode_s = decoded
+    array, error, spent = _prepared(lambda: preprocess(image))
+    return Loaded(index, array, error, read_s, decode_s, spent, properties)
+
+
+def load_group(
+    preprocess: ModelInput,
+    crop_input: ModelInput,
+    items: Sequence[PlannedSample],
+    exif_transpose: bool = False,
+) -> list[Loaded]:
+    """An image and its corrupted variants (``items``, all of one image): read and decoded
+    once; the variants share one reference crop (:mod:`evalkit.data.corrupted`), which
+    ``crop_input`` turns into model inputs."""
+    decoded = _read_decoded(items[0].sample.path, exif_transpose)
+    if isinstance(decoded, str):
+        return [Loaded(planned.index, None, decoded) for planned in items]
+    image, properties, read_s, decode_s = decoded
+    loaded = []
+    crop: list[np.ndarray] = []  # taken once, for the first variant
+    for planned in items:
+        variant = planned.variant
+        if variant is None:
+            array, error, spent = _prepared(partial(preprocess, image))
+            loaded.append(Loaded(planned.index, array, error, preprocess_s=spent))
+            continue
+        crop = crop or [reference_crop(image)]
+        make = partial(variant_input, crop_input, crop[0], variant, planned.source_id)
+        array, error, spent = _prepared(make)
+        loaded.append(Loaded(planned.index, array, error, corrupt_s=spent))
+    for item in loaded:
+        item.properties = properties  # the image's, for its variants too
+    loaded[0].read_s, loaded[0].decode_s = read_s, decode_s
+    return loaded
+
+
+def _read_decoded(
+    path: Path, exif_transpose: bool
+) -> tuple[Image.Image, ImageProperties, float, float] | str:
+    """The decoded image, its properties and the seconds reading and decoding took, or why it
+    cannot be used."""
     start = time.perf_counter()
     try:
-        data = read_image_file(sample.path)
-    except OSError as error:
-        return Loaded(index, None, f"cannot read: {error.strerror or error}")
-    except DecodeError as error:
-        return Loaded(index, None, str(error))
-    read = time.perf_counter()  # the file's identity (sha256) is the plan's, hashed once there
-    try:
+        data = read_image_file(path)
+        read = time.perf_counter()  # the file's identity (sha256) is the plan's, hashed there
         image, properties = decode_measured(data, exif_transpose=exif_transpose)
+    except OSError as error:
+        return f"cannot read: {error.strerror or error}"
     except DecodeError as error:
-        return Loaded(index, None, str(error))
-    decoded = time.perf_counter()
+        return str(error)
+    return image, properties, read - start, time.perf_counter() - read
+
+
+def _prepared(make: Callable[[], np.ndarray]) -> tuple[np.ndarray | None, str | None, float]:
+    """``make()``'s model input, or why preprocessing failed, and the seconds it took."""
+    start = time.perf_counter()
     try:
-        array = preprocess(image)
-    except (ValueError, OSError, MemoryError) as error:
-        return Loaded(index, None, f"cannot preprocess: {error or type(error).__name__}")
-    done = time.perf_counter()
-    return Loaded(index, array, None, read - start, decoded - read, done - decoded, properties)
+        array, error = make(), None
+    except (ValueError, OSError, MemoryError) as failure:
+        array, error = None, f"cannot preprocess: {failure or type(failure).__name__}"
+    return array, error, time.perf_counter() - start
 
 
 def prefetch(
     pool: ThreadPoolExecutor,
-    fn: Callable[[int, T], Loaded],
+    fn: Callable[[int, T], R],
     items: Iterable[T],
     depth: int,
-) -> Iterator[Loaded]:
+) -> Iterator[R]:
     """Results of ``fn`` over ``items`` in order, keeping ``depth`` of them in flight."""
-    pending: deque[Future[Loaded]] = deque()
+    pending: deque[Future[R]] = deque()
     for index, item in enumerate(items):
         pending.append(pool.submit(fn, index, item))
         if len(pending) >= depth:
@@ -146,6 +200,7 @@ class _Shard:
             "label": planned.sample.label,
             "target": planned.target,
             "error": error,
+            "variant": planned.variant.tag if planned.variant is not None else None,
         }
         for name, column in self.rows.items():
             column.append(base[name] if name in base else values.get(name))
@@ -205,10 +260,17 @@ def _infer(adapter: ModelAdapter, current: _Shard, subset: np.ndarray | None) ->
     current.add_stage("postprocess", time.perf_counter() - done)
 
 
-def _tagged(works: Iterable[ShardWork]) -> Iterator[tuple[ShardWork, PlannedSample]]:
+def _groups(works: Iterable[ShardWork]) -> Iterator[tuple[ShardWork, list[PlannedSample]]]:
+    """Each shard's samples, an image together with its corrupted variants."""
     for work in works:
+        group: list[PlannedSample] = []
         for planned in work.samples:
-            yield work, planned
+            if group and planned.index != group[0].index:
+                yield work, group
+                group = []
+            group.append(planned)
+        if group:
+            yield work, group
 
 
 def run_shards(
@@ -225,46 +287,77 @@ def run_shards(
 ) -> Iterator[ShardOutput]:
     """Evaluate the shards' samples in whole batches (a batch never spans two shards) and yield
     each shard's rows as soon as it is complete. Decoding runs ahead in ``workers`` threads,
-    across shard boundaries; the first batch is run ``warmup`` extra times, untimed.
-    ``label_subset``: the outputs kept (``--label-subset``), None for all; ``exif_transpose``:
-    turn images upright by their EXIF orientation before preprocessing."""
+    across shard boundaries, one image (with its corrupted variants) per task; the first batch
+    is run ``warmup`` extra times, untimed. ``label_subset``: the outputs kept
+    (``--label-subset``), None for all; ``exif_transpose``: turn images upright by their EXIF
+    orientation before preprocessing."""
     workers = workers or os.cpu_count() or 1
     works = [work for work in works if work.samples]
     adapter.inference.reset()  # device events and peak memory are per run
-    warmed = warmup == 0
+    groups = list(_groups(works))
+    corrupted = any(planned.variant is not None for _, items in groups for planned in items)
+    to_input = crop_input(adapter) if corrupted else adapter.preprocess
 
-    def load(index: int, tagged: tuple[ShardWork, PlannedSample]) -> Loaded:
-        return load_sample(adapter.preprocess, index, tagged[1].sample, exif_transpose)
+    def load(index: int, group: tuple[ShardWork, list[PlannedSample]]) -> list[Loaded]:
+        return load_group(adapter.preprocess, to_input, group[1], exif_transpose)
 
-    with ThreadPoolExecutor(workers, thread_name_prefix="evalkit-load") as pool:
-        tagged = list(_tagged(works))
-        stream = prefetch(pool, load, tagged, depth=2 * batch_size + workers)
-        current: _Shard | None = None
-        for index, item in enumerate(_waited(stream)):
-            work, planned = tagged[index]
-            if current is None or current.work is not work:
-                current = _Shard(work, store_logits, worker)
-            current.add_stage("wait_data", item[1])
-            loaded = item[0]
-            for stage in ("read", "decode", "preprocess"):
-                current.add_stage(stage, getattr(loaded, f"{stage}_s"))
+    largest = max((len(items) for _, items in groups), default=1)
+    depth = max(workers + 1, -(-(2 * batch_size + workers) // largest))
+    # the corruptions' NumPy/SciPy BLAS calls run in several decode threads beside the model:
+    # one BLAS thread each, or their thread pools oversubscribe the cores (4x slower measured)
+    blas = threadpool_limits(1, user_api="blas") if corrupted else nullcontext()
+    with blas, ThreadPoolExecutor(workers, thread_name_prefix="evalkit-load") as pool:
+        stream = _waited(prefetch(pool, load, groups, depth=depth))
+        state = _Stream(adapter, batch_size, warmup, store_logits, worker, label_subset)
+        for (work, items), (loaded, waited) in zip(groups, stream, strict=True):
+            yield from state.add(work, items, loaded, waited)
+
+
+class _Stream:
+    """The consumer side of :func:`run_shards`: batches the loaded samples of each shard, runs
+    them, and hands back each shard once all its samples are in."""
+
+    def __init__(
+        self,
+        adapter: ModelAdapter,
+        batch_size: int,
+        warmup: int,
+        store_logits: bool,
+        worker: str,
+        label_subset: np.ndarray | None,
+    ) -> None:
+        self.adapter, self.batch_size, self.warmup = adapter, batch_size, warmup
+        self.store_logits, self.worker, self.label_subset = store_logits, worker, label_subset
+        self.warmed = warmup == 0
+        self.current: _Shard | None = None
+
+    def add(
+        self, work: ShardWork, items: list[PlannedSample], loaded: list[Loaded], waited: float
+    ) -> Iterator[ShardOutput]:
+        if self.current is None or self.current.work is not work:
+            self.current = _Shard(work, self.store_logits, self.worker)
+        current = self.current
+        current.add_stage("wait_data", waited)
+        for planned, item in zip(items, loaded, strict=True):
+            for stage in ("read", "decode", "preprocess", "corrupt"):
+                current.add_stage(stage, getattr(item, f"{stage}_s"))
             current.seen += 1
-            if loaded.error is not None:
-                current.add_row(planned, loaded.error)
+            if item.error is not None:
+                current.add_row(planned, item.error)
             else:
-                current.pending.append((planned, loaded))
-            if len(current.pending) == batch_size or current.seen == len(work.samples):
-                if current.pending and not warmed:
-                    _warm_up(adapter, current, warmup)
-                    warmed = True
-                if current.pending:
-                    _infer(adapter, current, label_subset)
-            if current.seen == len(work.samples):
+                current.pending.append((planned, item))
+            last = current.seen == len(work.samples)
+            if current.pending and (len(current.pending) == self.batch_size or last):
+                if not self.warmed:
+                    _warm_up(self.adapter, current, self.warmup)
+                    self.warmed = True
+                _infer(self.adapter, current, self.label_subset)
+            if last:
                 release_free_memory()  # between shards; batches within one reuse buffers
                 yield current.output()
 
 
-def _waited(items: Iterator[Loaded]) -> Iterator[tuple[Loaded, float]]:
+def _waited(items: Iterator[T]) -> Iterator[tuple[T, float]]:
     """``items`` with the time the consumer waited for each one."""
     while True:
         start = time.perf_counter()

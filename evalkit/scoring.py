@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from evalkit.analysis.guards import run_guards
+from evalkit.analysis.robustness import CORRUPTION, SEVERITY, robustness_section
 from evalkit.analysis.segments import weak_segments
 from evalkit.analysis.slices import groupings, meta_column, slice_table
 from evalkit.bootstrap import estimate
@@ -40,6 +42,7 @@ from evalkit.results import (
     Latency,
     Metrics,
     ModelInfo,
+    Robustness,
     RunResult,
     Runtime,
     Slices,
@@ -168,6 +171,9 @@ def rescored(
     copy.slices = slice_results(
         run.predictions, options.slice_by, options.slice_bins, options.min_slice_size
     )
+    copy.corrupted = run.corrupted
+    if run.robustness is not None:
+        copy.robustness = rescored_robustness(run.robustness, run.corrupted, 1.0 - copy.top1)
     copy.guards = run_guards(copy)
     copy.options = (run.options or {}) | {
         "slice_by": list(options.slice_by),
@@ -175,6 +181,17 @@ def rescored(
         "min_slice_size": options.min_slice_size,
     }
     return copy
+
+
+def rescored_robustness(
+    recorded: Robustness, corrupted: pd.DataFrame, clean_error: float
+) -> Robustness | None:
+    """The ``robustness`` section computed again from the variants' stored predictions."""
+    setup = recorded.fields()
+    for computed in ("clean_error", "mce", "relative_mce", "normalization", "errors", "cells"):
+        setup.pop(computed, None)
+    failed = {(cell.corruption, cell.severity): cell.failed for cell in recorded.cells}
+    return robustness_section(corrupted, clean_error, setup, failed)
 
 
 def ece_bins_of(run: RunResult) -> int:
@@ -231,6 +248,51 @@ def predictions_of(
     if dataset is not None:
         _add_manifest_columns(frame, kept["index"], dataset)
     return frame, failures
+
+
+@dataclass
+class Corrupted:
+    """The corrupted variants of a run: their predictions, the variants that could not be made
+    (per corruption and severity) and the ``robustness`` section's descriptive fields."""
+
+    frame: pd.DataFrame
+    failed: dict[tuple[str, int], int]
+    setup: dict[str, Any]
+
+
+def split_variants(rows: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Store rows as (the images', their corrupted variants')."""
+    tags = rows.get("variant") or [None] * len(rows["sample_id"])
+    clean = [tag is None for tag in tags]
+
+    def kept(keep: list[bool]) -> dict[str, Any]:
+        return {
+            name: [v for v, k in zip(column, keep, strict=True) if k]
+            for name, column in rows.items()
+        }
+
+    return kept(clean), kept([not c for c in clean])
+
+
+def corrupted_of(
+    rows: dict[str, Any], labels: LabelSpace, failures: list[Failure], setup: dict[str, Any]
+) -> Corrupted:
+    """The variants' predictions table (``corruption``, ``severity`` columns added) from their
+    store rows; ``failures``: the images that could not be read (their variants are not
+    counted as failed)."""
+    frame, _ = predictions_of(rows, labels)
+    tags = [tag for tag, error in zip(rows["variant"], rows["error"], strict=True) if not error]
+    pairs = [tag.rsplit(":", 1) for tag in tags]
+    frame = frame.drop(columns=list(PROPERTIES))  # the image's, in the main predictions
+    frame.insert(1, CORRUPTION, [name for name, _ in pairs])
+    frame.insert(2, SEVERITY, np.array([int(level) for _, level in pairs], dtype=np.int64))
+    unreadable = {failure.file for failure in failures}
+    failed: dict[tuple[str, int], int] = {}
+    for path, tag, error in zip(rows["path"], rows["variant"], rows["error"], strict=True):
+        if error and path not in unreadable:
+            name, level = tag.rsplit(":", 1)
+            failed[(name, int(level))] = failed.get((name, int(level)), 0) + 1
+    return Corrupted(frame, failed, setup)
 
 
 def _add_manifest_columns(frame: pd.DataFrame, indices: Sequence[int], dataset: Dataset) -> None:
@@ -308,9 +370,11 @@ def build_result(
     outputs: np.ndarray,
     options: EvalOptions,
     read: tuple[pd.DataFrame, list[Failure]],
+    corrupted: Corrupted | None = None,
 ) -> RunResult:
-    """A run's result from its committed shards (``read``: their predictions and failures):
-    metrics, timing, environment, options and how the samples were obtained."""
+    """A run's result from its committed shards (``read``: their predictions and failures;
+    ``corrupted``: the corrupted variants'): metrics, timing, environment, options and how the
+    samples were obtained."""
     predictions, failures = read
     collected.info.workers = worker_stats(collected) if collected.info.executor != "local" else []
     result = RunResult(
@@ -335,5 +399,10 @@ def build_result(
         execution=collected.info,
         predictions=predictions,
     )
+    if corrupted is not None:
+        result.corrupted = corrupted.frame
+        result.robustness = robustness_section(
+            corrupted.frame, 1.0 - result.top1, corrupted.setup, corrupted.failed
+        )
     result.guards = run_guards(result)
     return result

@@ -49,6 +49,8 @@ SCHEMA = pa.schema(
         ("megapixels", pa.float32()),
         ("grayscale", pa.bool_()),
         ("exif_rotated", pa.bool_()),
+        # a corrupted version of the image (``gaussian_noise:3``; null: the image itself)
+        ("variant", pa.string()),
     ]
 )
 LOGITS = pa.field("logits", pa.list_(pa.float16()))

@@ -147,6 +147,8 @@ def run_metrics(run: RunResult) -> dict[str, float]:
                 f"{name}_low": estimate.low,
                 f"{name}_high": estimate.high,
             }
+    if run.robustness is not None:  # --corruptions
+        values |= {"mce": run.robustness.mce, "relative_mce": run.robustness.relative_mce}
     timing = run.timing
     values |= {
         "images": float(run.dataset.evaluated),

@@ -18,6 +18,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from evalkit.corruption_spec import CORRUPTIONS, GROUPS, SEVERITIES
+from evalkit.metrics import accuracy_summary
+from evalkit.results import PATH, Robustness, prediction_hits
 
 # AlexNet's top-1 error on ImageNet-C per corruption, severities 1-5 (torchvision's pretrained
 # AlexNet, the model the benchmark normalises by). Source: the "AlexNet ImageNet-C Error" table
@@ -51,8 +59,6 @@ ALEXNET_ERRORS: dict[str, tuple[float, ...]] = {
 # ImageNet-C's authors used). It rounds to 0.4348 (4 decimals) and to the paper's 43.5%. The
 # robustness repository itself has no clean-error constant (test.py leaves that code commented).
 ALEXNET_CLEAN_ERROR = 0.43478
-
-SEVERITIES: tuple[int, ...] = (1, 2, 3, 4, 5)
 
 
 def corruption_errors(
@@ -129,3 +135,100 @@ def _check(
 def _check_rate(value: float, what: str) -> None:
     if not (math.isfinite(value) and 0.0 <= value <= 1.0):
         raise ValueError(f"{what}: errors are fractions in [0, 1], got {value!r}")
+
+
+# --- the results' ``robustness`` section, from the corrupted variants' predictions ----------
+CORRUPTION, SEVERITY = "corruption", "severity"  # columns of the corrupted predictions table
+NORMALIZATION = (
+    "AlexNet top-1 errors per corruption and severity, hendrycks/robustness README "
+    "(commit 76d93933); clean error 0.43478 (torchvision AlexNet)"
+)
+
+
+def group_of(corruption: str) -> str:
+    return next(name for name, members in GROUPS.items() if corruption in members)
+
+
+def robustness_section(
+    corrupted: pd.DataFrame,
+    clean_error: float,
+    setup: Mapping[str, Any],
+    failed: Mapping[tuple[str, int], int] | None = None,
+) -> Robustness | None:
+    """The ``robustness`` section: per corruption and severity top-1/top-5, then CE, mCE and
+    relative mCE over the severities evaluated. ``setup``: the section's descriptive fields
+    (corruptions, severities, protocol, geometry, seed, …); ``failed``: variants that could
+    not be made. None when no variant was evaluated."""
+    if not len(corrupted) or not math.isfinite(clean_error):
+        return None
+    severities = [int(s) for s in setup["severities"]]
+    cells, errors = _cells(corrupted, severities, failed or {})
+    complete = {name: row for name, row in errors.items() if all(map(math.isfinite, row))}
+    if not complete:
+        return None
+    ce = corruption_errors(complete, severities)
+    relative = relative_corruption_errors(complete, clean_error, severities)
+    per_corruption = [
+        {
+            "corruption": name,
+            "group": group_of(name),
+            "error": sum(row) / len(row),
+            "ce": ce[name],
+            "relative_ce": relative[name],
+        }
+        for name, row in complete.items()
+    ]
+    return Robustness.model_validate(
+        dict(setup)
+        | {
+            "clean_error": clean_error,
+            "mce": sum(ce.values()) / len(ce),
+            "relative_mce": sum(relative.values()) / len(relative),
+            "normalization": NORMALIZATION,
+            "errors": per_corruption,
+            "cells": cells,
+        }
+    )
+
+
+def _cells(
+    corrupted: pd.DataFrame, severities: list[int], failed: Mapping[tuple[str, int], int]
+) -> tuple[list[dict[str, Any]], dict[str, list[float]]]:
+    """Per corruption and severity, top-1/top-5 (the ``cells``) and the top-1 errors."""
+    hits1, hits5 = prediction_hits(corrupted, 1), prediction_hits(corrupted, 5)
+    where = corrupted.groupby(
+        [corrupted[CORRUPTION].astype(str), corrupted[SEVERITY].astype(int)]
+    ).indices
+    none = np.array([], dtype=np.int64)
+    cells, errors = [], {}
+    for name in [c for c in CORRUPTIONS if c in set(corrupted[CORRUPTION])]:
+        row = []
+        for level in severities:
+            member = where.get((name, level), none)
+            top1 = accuracy_summary(hits1[member])
+            cells.append(
+                {
+                    "corruption": name,
+                    "severity": level,
+                    "top1": top1,
+                    "top5": accuracy_summary(hits5[member]),
+                    "failed": failed.get((name, level), 0),
+                }
+            )
+            row.append(1.0 - top1["value"] if member.size else float("nan"))
+        errors[name] = row
+    return cells, errors
+
+
+def image_terms(corrupted: pd.DataFrame) -> pd.Series:
+    """Each image's share of the mCE, by path: ``(1/C) sum_c sum_s err[c][s] / sum_s A[c][s]``
+    over the corruptions and severities in ``corrupted``. Their mean over the images is the mCE
+    (exactly, when every image has every variant): what a paired test of mCE resamples."""
+    names = corrupted[CORRUPTION].astype(str)
+    levels = sorted({int(level) for level in corrupted[SEVERITY]})
+    present = [name for name in CORRUPTIONS if name in set(names)]
+    alexnet = {name: sum(ALEXNET_ERRORS[name][s - 1] for s in levels) for name in present}
+    weight = names.map(alexnet).to_numpy(np.float64) * len(present)
+    wrong = ~prediction_hits(corrupted, 1)
+    terms = pd.Series(wrong / weight, index=corrupted[PATH].to_numpy())
+    return terms.groupby(level=0, sort=False).sum()

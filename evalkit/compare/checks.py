@@ -1,8 +1,9 @@
 """Gates on any metric: two runs on the same samples, one paired test per metric.
 
 - ``top1``, ``top5``: one-sided exact McNemar test on per-sample top-k correctness;
-- ``macro_f1``, ``nll``, ``ece``, ``brier``: paired bootstrap of the difference (the same
-  resamples for both runs), p-value from inverting the percentile interval;
+- ``macro_f1``, ``nll``, ``ece``, ``brier``, ``mce``: paired bootstrap of the difference (the
+  same resamples for both runs), p-value from inverting the percentile interval; ``mce``
+  resamples images, each with all its corrupted variants (runs with the same ``--corruptions``);
 - ``per_class``: per class, an exact McNemar test on its images' top-1 correctness, with a Holm
   correction across classes;
 - ``slice:COLUMN``: the same within each slice of a manifest column or image property
@@ -22,19 +23,21 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from evalkit.analysis.robustness import image_terms
 from evalkit.analysis.slices import MISSING, grouping_of
 from evalkit.bootstrap import Statistic, paired_difference
-from evalkit.calibration import Scores, brier, ece, macro_f1, nll
+from evalkit.calibration import Scores, brier, ece, macro_f1, mean_of, nll
 from evalkit.compare.alignment import aligned_predictions
 from evalkit.compare.stats import is_regression, mcnemar_worse_p, regressed
 from evalkit.errors import EvalkitError
 from evalkit.options import GATE_METRICS, SLICE_BINS
-from evalkit.results import RunResult, prediction_hits, prediction_topk
+from evalkit.results import PATH, RunResult, prediction_hits, prediction_topk
 from evalkit.scoring import calibration_scores, class_indices, class_outputs_of, ece_bins_of
 
-LOWER_IS_BETTER = frozenset({"nll", "ece", "brier"})
+LOWER_IS_BETTER = frozenset({"nll", "ece", "brier", "mce"})
 NOT_RATES = frozenset({"nll", "brier"})  # shown as numbers, not percentages
-BOOTSTRAPPED = ("macro_f1", "nll", "ece", "brier")
+BOOTSTRAPPED = ("macro_f1", "nll", "ece", "brier", "mce")
+MCE_SETUP = ("corruptions", "severities", "protocol", "seed", "implementation")
 LABELS = {
     "top1": "top-1",
     "top5": "top-5",
@@ -42,6 +45,7 @@ LABELS = {
     "nll": "NLL",
     "ece": "ECE",
     "brier": "Brier",
+    "mce": "mCE",
 }
 
 
@@ -128,6 +132,7 @@ class Paired:
     bins: int
     frame: pd.DataFrame  # the current run's predictions, aligned (slice columns)
     slice_bins: int = SLICE_BINS
+    runs: tuple[RunResult, RunResult] | None = None  # (baseline, current): corruption results
 
     @property
     def n(self) -> int:
@@ -148,6 +153,7 @@ def paired(baseline: RunResult, current: RunResult, *, same_model: bool = True) 
         bins=ece_bins_of(current),
         frame=right.reset_index(),
         slice_bins=int((current.options or {}).get("slice_bins", SLICE_BINS)),
+        runs=(baseline, current),
     )
 
 
@@ -173,6 +179,8 @@ def _mcnemar(data: Paired, metric: str, max_drop: float, alpha: float) -> Metric
 
 
 def _statistics(data: Paired, metric: str) -> tuple[Statistic, Statistic]:
+    if metric == "mce":
+        return _mce_terms(data)
     if metric == "macro_f1":
         size = len(data.classes)
         return tuple(macro_f1(data.y_true, p, size) for p in data.predicted)  # type: ignore[return-value]
@@ -183,6 +191,32 @@ def _statistics(data: Paired, metric: str) -> tuple[Statistic, Statistic]:
         )
     make = {"nll": nll, "brier": brier, "ece": lambda s: ece(s, data.bins)}[metric]
     return make(data.scores[0]), make(data.scores[1])
+
+
+def _mce_terms(data: Paired) -> tuple[Statistic, Statistic]:
+    """Both runs' mCE as means of per-image terms, in the order of the paired images."""
+    assert data.runs is not None
+    setups = []
+    for run in data.runs:
+        if run.robustness is None or not len(run.corrupted):
+            raise EvalkitError(
+                f"gate mce: {run.id} has no corruption results; evaluate both runs with "
+                "--corruptions (the same set)"
+            )
+        setups.append({key: run.robustness.fields().get(key) for key in MCE_SETUP})
+    if setups[0] != setups[1]:
+        changed = [key for key in MCE_SETUP if setups[0][key] != setups[1][key]]
+        raise EvalkitError(
+            f"gate mce: the runs evaluated different corruptions ({', '.join(changed)} differ: "
+            f"{[setups[0][k] for k in changed]} vs {[setups[1][k] for k in changed]}); evaluate "
+            "both with the same --corruptions, --corruption-protocol and --seed"
+        )
+    paths = data.frame[PATH]
+    terms = [image_terms(run.corrupted).reindex(paths) for run in data.runs]
+    if any(term.isna().any() for term in terms):
+        raise EvalkitError("gate mce: the runs' corrupted predictions cover different images")
+    first, second = (mean_of(term.to_numpy(np.float64)) for term in terms)
+    return first, second
 
 
 def _bootstrapped(data: Paired, metric: str, max_drop: float, alpha: float) -> MetricCheck:

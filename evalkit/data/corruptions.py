@@ -90,44 +90,20 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage, signal
 
-CORRUPTIONS: tuple[str, ...] = (
-    "gaussian_noise",
-    "shot_noise",
-    "impulse_noise",
-    "defocus_blur",
-    "glass_blur",
-    "motion_blur",
-    "zoom_blur",
-    "snow",
-    "frost",
-    "fog",
-    "brightness",
-    "contrast",
-    "elastic_transform",
-    "pixelate",
-    "jpeg_compression",
-)
-GROUPS: dict[str, tuple[str, ...]] = {
-    "noise": ("gaussian_noise", "shot_noise", "impulse_noise"),
-    "blur": ("defocus_blur", "glass_blur", "motion_blur", "zoom_blur"),
-    "weather": ("snow", "frost", "fog", "brightness"),
-    "digital": ("contrast", "elastic_transform", "pixelate", "jpeg_compression"),
-}
-SEVERITIES: tuple[int, ...] = (1, 2, 3, 4, 5)
-#: Corruptions whose output depends on the seed (the others are deterministic functions).
-STOCHASTIC: frozenset[str] = frozenset(
-    {
-        "gaussian_noise",
-        "shot_noise",
-        "impulse_noise",
-        "glass_blur",
-        "motion_blur",
-        "snow",
-        "frost",
-        "fog",
-        "elastic_transform",
-    }
-)
+from evalkit.corruption_spec import CORRUPTIONS, GROUPS, SEVERITIES, STOCHASTIC
+
+__all__ = [
+    "CORRUPTIONS",
+    "GROUPS",
+    "SEVERITIES",
+    "STOCHASTIC",
+    "corrupt",
+    "disk_kernel",
+    "jpeg_roundtrip",
+    "motion_kernel",
+    "sample_seed",
+]
+
 REFERENCE_SIZE = 224
 PROTOCOL_JPEG_QUALITY = 85
 

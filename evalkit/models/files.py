@@ -37,6 +37,7 @@ from evalkit.models.cards import (
     read_card,
     resolve_card,
 )
+from evalkit.preprocess import ImageTransform
 from evalkit.results import ModelInfo
 
 __all__ = [
@@ -140,6 +141,11 @@ class FileAdapter:
                 "classifiers with one score vector per image"
             )
         return scores
+
+    @property
+    def transform(self) -> ImageTransform:
+        """The card's preprocessing."""
+        return self.card.transform
 
     def preprocess(self, image: Image.Image) -> np.ndarray:
         return self.card.transform(image)

@@ -30,6 +30,7 @@ from evalkit.models.base import (
     is_offline,
     weights_record,
 )
+from evalkit.models.keras_published import keras_published
 from evalkit.preprocess import CROP_FRACTION, ImageTransform
 from evalkit.results import ModelInfo, Weights
 
@@ -164,9 +165,16 @@ class KerasApplicationAdapter:
             crop=size, resize=round(size / CROP_FRACTION), divide_by=1.0, layout="NHWC"
         )
         self.labels = LabelSpace.imagenet1k()
+        # keras.io's accuracy for the application's own ImageNet weights (not a local file's)
+        imagenet = self.weights_info.name == "imagenet"
+        self.published = keras_published(request.name) if imagenet else {}
 
     def preprocess(self, image: Image.Image) -> np.ndarray:
-        array: np.ndarray = self.module.preprocess_input(self.transform(image))
+        return self.finish(self.transform(image))
+
+    def finish(self, pixels: np.ndarray) -> np.ndarray:
+        """The application's ``preprocess_input`` on the transform's 0-255 pixels."""
+        array: np.ndarray = self.module.preprocess_input(pixels)
         return array
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
@@ -179,7 +187,11 @@ class KerasApplicationAdapter:
         low, high = self.module.preprocess_input(probe)[0].tolist()
         preprocessing["then_maps"] = {"0": low, "255": high}
         return describe_model(
-            self, self.weights_info, preprocessing, params=self.inference.parameter_count()
+            self,
+            self.weights_info,
+            preprocessing,
+            params=self.inference.parameter_count(),
+            published_metrics=self.published,
         )
 
     def runtime(self) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from evalkit.compare.checks import LABELS, LOWER_IS_BETTER, NOT_RATES
 from evalkit.csvsafe import write_csv
 from evalkit.naming import slug
 from evalkit.options import ALPHA, MAX_DROP
-from evalkit.report import calibration, charts, gallery, slices, tables
+from evalkit.report import calibration, charts, gallery, robustness, slices, tables
 from evalkit.report.format import count, markdown_cell, num, pct
 from evalkit.report.winners import best_rows
 from evalkit.results import RunResult
@@ -93,6 +93,8 @@ def context(runs: Sequence[RunResult], title: str = "evalkit report") -> dict[st
         "slices": slices.slice_rows(labeled),
         "segments": slices.segments(labeled),
         "guards": slices.guards(labeled),
+        "robustness": robustness.sections(labeled),
+        "robustness_legend": robustness.legend(),
         "gate": {"max_drop": MAX_DROP, "alpha": ALPHA},
         "check_labels": LABELS,
         "lower_is_better": sorted(LOWER_IS_BETTER),
@@ -186,6 +188,7 @@ def render_markdown(runs: Sequence[RunResult], html_name: str | None = "report.h
             slices=slices.slice_rows(labeled),
             segments=slices.segments(labeled, images=False),
             guards=[g for g in slices.guards(labeled) if g["status"] != "ok"],
+            robustness=robustness.sections(labeled),
             worst=tables.per_class(labeled).head(10).to_dict("records"),
             labels=[item.label for item in labeled],
             failures=sum(len(item.run.failures) for item in labeled),
@@ -208,7 +211,11 @@ def _pair_numbers(pair: tables.Pair) -> dict[str, Any]:
 
 
 def summary_csv(runs: Sequence[RunResult]) -> pd.DataFrame:
-    return tables.summary(tables.label_runs(runs))
+    """The summary table, with ``mce`` and ``relative_mce`` columns when a run has them."""
+    labeled = tables.label_runs(runs)
+    frame = tables.summary(labeled)
+    columns = robustness.summary_columns(labeled)
+    return frame if columns is None else frame.assign(**columns)
 
 
 def write_report(

@@ -9,6 +9,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from evalkit.corruption_spec import CORRUPTIONS
 from evalkit.errors import one_line, printable
 from evalkit.report.format import general, interval, markdown_row, num, pct
 from evalkit.results import Accuracy, RunResult
@@ -166,8 +167,47 @@ def slice_table(runs: Sequence[RunResult]) -> Table | None:
     return table
 
 
+def robustness_table(runs: Sequence[RunResult]) -> Table | None:
+    """Mean top-1 error and CE per corruption (rows) and run (columns), then mCE and relative
+    mCE, for the runs evaluated on corruptions."""
+    found = [(run.name, run.robustness) for run in runs if run.robustness is not None]
+    if not found:
+        return None
+    specs = " / ".join(dict.fromkeys(f"{r.corruptions}, {r.protocol}" for _, r in found))
+    caveats = [
+        f"{name}: mCE over {r.corruptions} only, not comparable with published mCE values"
+        for name, r in found
+        if not r.complete
+    ]
+    caption = "\n".join([*caveats, "frost: procedural texture (docs/robustness.md)"])
+    title = f"corruptions ({specs}): top-1 error % · CE %"
+    table = Table(
+        title=title,
+        title_justify="left",
+        min_width=len(title),
+        caption=caption,
+        caption_justify="left",
+        box=box.SIMPLE_HEAD,
+    )
+    table.add_column("corruption", no_wrap=True)
+    for name, _ in found:
+        table.add_column(name, justify="right", no_wrap=True)
+    errors = [{entry.corruption: entry for entry in r.errors} for _, r in found]
+    for corruption in CORRUPTIONS:
+        if any(corruption in each for each in errors):
+            cells = [each.get(corruption) for each in errors]
+            table.add_row(
+                corruption, *(f"{pct(e.error, 1)} · {pct(e.ce, 1)}" if e else "-" for e in cells)
+            )
+    table.add_section()
+    table.add_row("mCE", *(pct(r.mce, 1) for _, r in found))
+    table.add_row("relative mCE", *(pct(r.relative_mce, 1) for _, r in found))
+    return table
+
+
 def print_summary(runs: Sequence[RunResult], console: Console | None = None) -> None:
-    """The comparison table and the slices on stdout, then the notes on stderr."""
+    """The comparison table, the slices and the corruptions on stdout, then the notes on
+    stderr."""
     if console is None:
         console = Console()
         console = console if console.is_terminal else Console(width=150)
@@ -175,6 +215,9 @@ def print_summary(runs: Sequence[RunResult], console: Console | None = None) -> 
     slices = slice_table(runs)
     if slices is not None:
         console.print(slices)
+    robust = robustness_table(runs)
+    if robust is not None:
+        console.print(robust)
     print_notes(runs)
 
 
@@ -209,6 +252,8 @@ def run_summary(run: RunResult) -> dict[str, object]:
             for name in ("macro_f1", "nll", "ece", "brier")
             for estimate in [getattr(run.metrics, name)]
         },
+        "mce": None if run.robustness is None else run.robustness.mce,
+        "relative_mce": None if run.robustness is None else run.robustness.relative_mce,
         "failures": [{"file": f.file, "reason": f.reason} for f in run.failures],
         "batch_size": run.timing.batch_size,
         "batch_latency_ms": {

@@ -158,6 +158,25 @@ def test_degraded_model_fails_with_a_readable_message(
     assert len(newly_wrong) >= 18 and all(",3,3," in line for line in newly_wrong)
 
 
+def test_mce_gate_from_the_plugin(
+    suite: pytest.Pytester, demo: tuple[dict[str, str], Path], tmp_path: Path
+) -> None:
+    corrupted = ("--evalkit-corruptions", "gaussian_noise:1", "--evalkit-gate", "mce")
+    suite.runpytest_subprocess("--evalkit-save-baseline", *corrupted).assert_outcomes(passed=2)
+    baseline = next((suite.path / "baselines").glob("*/results.json"))
+    assert (
+        json.loads(baseline.read_text())["runs"][0]["robustness"]["corruptions"]
+        == "gaussian_noise:1"
+    )
+    assert list(baseline.parent.glob("corruptions-*.csv.gz"))
+    os.environ["EVALKIT_TEST_MODEL"] = degrade(demo[0]["torch"], tmp_path / "degraded")
+    result = suite.runpytest_subprocess(*corrupted)
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*mCE *% -> *% (+*points*REGRESSION*"])
+    plain = suite.runpytest_subprocess("--evalkit-gate", "mce")  # current run: no corruptions
+    plain.stdout.fnmatch_lines(["*gate mce: *has no corruption results*"])
+
+
 def test_changed_data_is_an_error_not_a_comparison(suite: pytest.Pytester) -> None:
     suite.runpytest_subprocess("--evalkit-save-baseline").assert_outcomes(passed=2)
     for image in (suite.path / "data" / "test" / "0").iterdir():  # same names, new pixels

@@ -93,3 +93,16 @@ def test_ray_matches_local_and_survives_a_killed_worker(
     assert survived.execution is not None and survived.execution.evaluated == 540
     assert survived.predictions["path"].is_unique and len(survived.predictions) == 540
     assert len(list((tmp_path / "r" / "store").glob("*/shard-*.parquet"))) == 9
+
+
+def test_ray_corrupted_copies_match_local(
+    demo: tuple[dict[str, str], Path], cluster: Path, tmp_path: Path
+) -> None:
+    models, data = demo
+    options = SAME | {"limit": 40, "corruptions": "noise,glass_blur:2", "shard_size": 32}
+    local = _saved(evalkit.evaluate(models["torch"], data, **options), tmp_path / "local")
+    result = evalkit.evaluate(models["torch"], data, executor="ray", **options)
+    distributed = _saved(result, tmp_path / "ray")
+    pd.testing.assert_frame_equal(distributed.corrupted, local.corrupted, check_exact=True)
+    assert distributed.robustness == local.robustness and local.robustness is not None
+    assert result.execution is not None and result.execution.evaluated == 40 * 5

@@ -178,6 +178,7 @@ def test_keras_preprocessing_is_the_applications_own(
         "keras:MobileNetV2", device="cpu", weights={"keras:MobileNetV2": mobilenet_weights}
     )
     spec = adapter.describe().preprocessing
+    assert adapter.describe().published_metrics == {}  # a local file: not Keras' own weights
     assert (spec.resize, spec.crop, spec.layout) == (256, 224, "NHWC")
     assert spec.then == "keras.applications.mobilenet_v2.preprocess_input"
     assert spec.then_maps == {"0": [-1.0, -1.0, -1.0], "255": [1.0, 1.0, 1.0]}
@@ -215,6 +216,8 @@ def test_keras_weights_from_cache_and_missing(mobilenet_legacy_h5: Path) -> None
         adapter = load_model("keras:MobileNetV2", device="cpu")
         info = adapter.describe().weights
         assert info.source == "cache" and info.file == str(cached)
+        # keras.io's table (evalkit.models.keras_published), for the published-accuracy guard
+        assert adapter.describe().published_metrics == {"acc@1": 71.3, "acc@5": 90.1}
         probs = adapter.predict(np.zeros((3, 224, 224, 3), dtype=np.float32))
         assert probs.shape == (3, 1000)
         np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-4)
