@@ -49,6 +49,12 @@ class Variant:
         return f"{BENCHMARK}/v{IMPLEMENTATION}/{self.tag}/{self.protocol}{seed}"
 
 
+def split_tag(tag: str) -> tuple[str, int]:
+    """``gaussian_noise:3`` (a :attr:`Variant.tag`) as its corruption and severity."""
+    name, level = tag.rsplit(":", 1)
+    return name, int(level)
+
+
 def variants_of(corruptions: CorruptionSet | None, protocol: str, seed: int) -> list[Variant]:
     """Every (corruption, severity) of a run, in the order they are planned."""
     if corruptions is None:

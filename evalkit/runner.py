@@ -81,16 +81,16 @@ def load_group(
     if isinstance(decoded, str):
         return [Loaded(planned.index, None, decoded) for planned in items]
     image, properties, read_s, decode_s = decoded
+    corrupted = any(planned.variant is not None for planned in items)
+    crop = reference_crop(image) if corrupted else None  # once, shared by the variants
     loaded = []
-    crop: list[np.ndarray] = []  # taken once, for the first variant
     for planned in items:
         variant = planned.variant
-        if variant is None:
+        if variant is None or crop is None:
             array, error, spent = _prepared(partial(preprocess, image))
             loaded.append(Loaded(planned.index, array, error, preprocess_s=spent))
             continue
-        crop = crop or [reference_crop(image)]
-        make = partial(variant_input, crop_input, crop[0], variant, planned.source_id)
+        make = partial(variant_input, crop_input, crop, variant, planned.source_id)
         array, error, spent = _prepared(make)
         loaded.append(Loaded(planned.index, array, error, corrupt_s=spent))
     for item in loaded:

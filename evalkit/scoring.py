@@ -29,7 +29,7 @@ from evalkit.errors import EvalkitError
 from evalkit.labels import LabelSpace
 from evalkit.metrics import classification_metrics
 from evalkit.options import MIN_SLICE_SIZE, SEGMENT_FDR, SLICE_BINS, EvalOptions
-from evalkit.plan import Plan
+from evalkit.plan import Plan, split_tag
 from evalkit.results import (
     LABEL,
     P_TRUE,
@@ -282,16 +282,16 @@ def corrupted_of(
     counted as failed)."""
     frame, _ = predictions_of(rows, labels)
     tags = [tag for tag, error in zip(rows["variant"], rows["error"], strict=True) if not error]
-    pairs = [tag.rsplit(":", 1) for tag in tags]
+    pairs = [split_tag(tag) for tag in tags]
     frame = frame.drop(columns=list(PROPERTIES))  # the image's, in the main predictions
     frame.insert(1, CORRUPTION, [name for name, _ in pairs])
-    frame.insert(2, SEVERITY, np.array([int(level) for _, level in pairs], dtype=np.int64))
+    frame.insert(2, SEVERITY, np.array([level for _, level in pairs], dtype=np.int64))
     unreadable = {failure.file for failure in failures}
     failed: dict[tuple[str, int], int] = {}
     for path, tag, error in zip(rows["path"], rows["variant"], rows["error"], strict=True):
         if error and path not in unreadable:
-            name, level = tag.rsplit(":", 1)
-            failed[(name, int(level))] = failed.get((name, int(level)), 0) + 1
+            key = split_tag(tag)
+            failed[key] = failed.get(key, 0) + 1
     return Corrupted(frame, failed, setup)
 
 

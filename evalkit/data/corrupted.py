@@ -62,7 +62,9 @@ def crop_input(adapter: ModelAdapter) -> ModelInput:
 
 def crop_geometry(crop: int, interpolation: str) -> str:
     """How the corrupted crop reaches a model of input size ``crop``, in words (recorded)."""
-    reference = "shorter side 256 (bilinear), centre crop 224"
+    reference = (
+        f"shorter side {REFERENCE.resize} ({REFERENCE.interpolation}), centre crop {REFERENCE.crop}"
+    )
     if crop == REFERENCE.crop:
         return f"{reference}, corrupted, then the model's normalization"
     return (
