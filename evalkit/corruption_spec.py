@@ -53,7 +53,7 @@ STOCHASTIC: frozenset[str] = frozenset(
 # memory: straight to the model
 PROTOCOLS = ("jpeg", "memory")
 # bump when a corruption's pixels change: cached predictions of corrupted samples are keyed on it
-IMPLEMENTATION = 1
+IMPLEMENTATION = 2  # 2: faster shot noise (inversion), frost needles, zoom and elastic sampling
 
 
 @dataclass(frozen=True)

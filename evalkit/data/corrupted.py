@@ -26,7 +26,7 @@ import numpy as np
 from PIL import Image
 
 from evalkit.corruption_spec import BENCHMARK, IMPLEMENTATION
-from evalkit.data.corruptions import corrupt, jpeg_roundtrip, sample_seed
+from evalkit.data.corruptions import corrupt, jpeg_image, sample_seed
 from evalkit.errors import EvalkitError
 from evalkit.models.base import ModelAdapter
 from evalkit.options import EvalOptions
@@ -76,16 +76,21 @@ def crop_geometry(crop: int, interpolation: str) -> str:
 def corrupted_pixels(crop: np.ndarray, variant: Variant, source_id: str) -> np.ndarray:
     """The crop with ``variant``'s corruption, seeded by the image and the run seed, and (the
     ``jpeg`` protocol) through the reference's JPEG file."""
+    return np.asarray(corrupted_image(crop, variant, source_id), dtype=np.uint8)
+
+
+def corrupted_image(crop: np.ndarray, variant: Variant, source_id: str) -> Image.Image:
+    """:func:`corrupted_pixels` as a Pillow image (what a model's transform takes)."""
     seed = sample_seed(variant.seed, source_id, variant.corruption, variant.severity)
     pixels = corrupt(crop, variant.corruption, variant.severity, seed)
-    return jpeg_roundtrip(pixels) if variant.protocol == "jpeg" else pixels
+    return jpeg_image(pixels) if variant.protocol == "jpeg" else Image.fromarray(pixels)
 
 
 def variant_input(
     to_input: ModelInput, crop: np.ndarray, variant: Variant, source_id: str
 ) -> np.ndarray:
     """The model input of one corrupted variant."""
-    return to_input(Image.fromarray(corrupted_pixels(crop, variant, source_id)))
+    return to_input(corrupted_image(crop, variant, source_id))
 
 
 def corruption_setup(options: EvalOptions, preprocessing: Preprocessing) -> dict[str, Any]:

@@ -15,6 +15,7 @@ import math
 import numpy as np
 import pytest
 from PIL import Image
+from scipy import ndimage, stats
 
 from evalkit.analysis.robustness import (
     ALEXNET_CLEAN_ERROR,
@@ -29,6 +30,12 @@ from evalkit.data.corruptions import (
     GROUPS,
     SEVERITIES,
     STOCHASTIC,
+    _clipped_zoom,
+    _needles,
+    _poisson_counts,
+    _sample,
+    _shuffle_order,
+    _smooth_reflect,
     corrupt,
     disk_kernel,
     jpeg_roundtrip,
@@ -367,11 +374,109 @@ def test_jpeg_compression_quality(severity: int, quality: int) -> None:
 
 
 def test_jpeg_roundtrip_is_the_reference_save() -> None:
-    out = jpeg_roundtrip(IMAGE)
-    expected = np.asarray(Image.open(io.BytesIO(jpeg(IMAGE, 85, optimize=True))).convert("RGB"))
-    np.testing.assert_array_equal(out, expected)
-    assert out.shape == IMAGE.shape and out.dtype == np.uint8
-    assert not np.array_equal(jpeg_roundtrip(IMAGE, quality=50), out)
+    # the reference saves with optimize=True; evalkit encodes without (faster): Huffman table
+    # optimisation is lossless, so the decoded pixels must be the same, on any image
+    noise = np.random.default_rng(3).integers(0, 256, (61, 93, 3), dtype=np.uint8)
+    for image in (IMAGE, noise, scene(17, 300)):
+        out = jpeg_roundtrip(image)
+        saved = jpeg(image, 85, optimize=True)
+        expected = np.asarray(Image.open(io.BytesIO(saved)).convert("RGB"))
+        np.testing.assert_array_equal(out, expected)
+        assert out.shape == image.shape and out.dtype == np.uint8
+    assert not np.array_equal(jpeg_roundtrip(IMAGE, quality=50), jpeg_roundtrip(IMAGE))
+
+
+# ---------------------------------------------------------------- fast paths against oracles
+# The corruptions use faster equivalents of the operations the reference calls; each is checked
+# here against the straightforward computation (SciPy's own functions, the reference's loop).
+
+
+@pytest.mark.parametrize("mode", ["reflect", "mirror"])
+@pytest.mark.parametrize("shape", [(224, 224), (7, 5), (1, 4), (30, 1)])
+def test_bilinear_sampling_is_scipys_map_coordinates(mode: str, shape: tuple[int, int]) -> None:
+    rng = np.random.default_rng(0)
+    planes = rng.random((3, *shape))
+    h, w = shape
+    rows = rng.uniform(-3 * h, 4 * h, (40, 50))
+    cols = rng.uniform(-3 * w, 4 * w, (40, 50))
+    rows[0, :5], cols[0, :5] = [-0.5, -1.0, 0.0, h - 1, h - 0.5], [w - 1, -0.3, w, 0.0, -1e-9]
+    expected = [
+        ndimage.map_coordinates(plane, [rows, cols], order=1, mode=mode) for plane in planes
+    ]
+    np.testing.assert_allclose(_sample(planes, rows, cols, mode), expected, rtol=0, atol=1e-12)
+
+
+def test_clipped_zoom_is_scipys_zoom() -> None:
+    # the reference: scipy.ndimage.zoom(order=1) of the centre 1/factor crop, then trimmed
+    planes = np.random.default_rng(1).random((3, 224, 201)).astype(np.float32)
+    for factor in np.arange(1.0, 1.31, 0.01).tolist():
+        ch, cw = math.ceil(224 / factor), math.ceil(201 / factor)
+        top, left = (224 - ch) // 2, (201 - cw) // 2
+        crop = planes[:, top : top + ch, left : left + cw].astype(np.float64)
+        zoomed = ndimage.zoom(crop, (1, factor, factor), order=1)
+        trim_top, trim_left = (zoomed.shape[1] - 224) // 2, (zoomed.shape[2] - 201) // 2
+        expected = zoomed[:, trim_top : trim_top + 224, trim_left : trim_left + 201]
+        np.testing.assert_allclose(_clipped_zoom(planes, factor), expected, atol=1e-6)
+
+
+@pytest.mark.parametrize("sigma", [0.01 * 244, 0.08 * 244, 0.7 * 244])  # elastic's smoothings
+def test_displacement_smoothing_is_scipys_gaussian_filter(sigma: float) -> None:
+    field = np.random.default_rng(2).uniform(-1, 1, (224, 160))
+    expected = ndimage.gaussian_filter(field, sigma, mode="reflect", truncate=3.0)
+    np.testing.assert_allclose(_smooth_reflect(field, sigma), expected, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize(("delta", "iterations"), [(1, 2), (2, 1), (4, 2)])
+def test_glass_shuffle_is_the_reference_loop(delta: int, iterations: int) -> None:
+    # the reference's loop, written out: for each iteration, rows h - d down to d + 1, columns
+    # w - d down to d + 1, swap pixel (y, x) with (y + dy, x + dx), dy and dx in [-d, d - 1]
+    h, w = 23, 31
+    rng = np.random.default_rng(9)
+    pixels = np.arange(h * w).reshape(h, w)
+    for _ in range(iterations):
+        offsets = iter(rng.integers(-delta, delta, size=((h - 2 * delta) * (w - 2 * delta), 2)))
+        for y in range(h - delta, delta, -1):
+            for x in range(w - delta, delta, -1):
+                dy, dx = next(offsets)
+                a, b = pixels[y, x], pixels[y + dy, x + dx]
+                pixels[y, x], pixels[y + dy, x + dx] = b, a
+    order = _shuffle_order(h, w, delta, iterations, np.random.default_rng(9))
+    np.testing.assert_array_equal(np.asarray(order).reshape(h, w), pixels)
+
+
+def test_shot_noise_counts_are_poisson_at_every_level() -> None:
+    # inversion sampling: for a few levels, the counts' frequencies against scipy's pmf
+    levels = np.repeat(np.array([0, 1, 51, 128, 254, 255], dtype=np.uint8), 40000)
+    image = np.stack([levels] * 3, axis=1).reshape(-1, 1, 3)
+    for lam in (60, 3):
+        counts = _poisson_counts(image, lam, np.random.default_rng(lam)).reshape(6, -1)
+        for level, drawn in zip([0, 1, 51, 128, 254, 255], counts, strict=True):
+            mean = level / 255 * lam
+            assert drawn.mean() == pytest.approx(mean, abs=5 * math.sqrt(mean / drawn.size))
+            for k in range(int(mean) - 2, int(mean) + 3):
+                p = stats.poisson.pmf(k, mean)
+                tolerance = 5 * math.sqrt(p * (1 - p) / drawn.size) + 1e-12
+                assert np.mean(drawn == k) == pytest.approx(p, abs=tolerance), (lam, level, k)
+
+
+def test_frost_needle_is_a_fading_line() -> None:
+    # one seed: a line of `count` pixels along the drawn direction (wrapping at the edges),
+    # weights strength * (1 - 0.7 j / count)
+    density = np.zeros((40, 50))
+    density[5, 48] = 1.0
+    rng = np.random.default_rng(4)
+    line = _needles(density, 1.0, rng)
+    replay = np.random.default_rng(4)
+    replay.random((40, 50))
+    strength = replay.uniform(0.4, 1.0, 1)[0]
+    count = max(2, round(replay.uniform(5.0, 24.0)))
+    theta = replay.uniform(0.0, 2.0 * math.pi)
+    expected = np.zeros((40, 50))
+    for j in range(count):
+        y = (5 - round(j * math.sin(theta))) % 40
+        x = (48 - round(j * math.cos(theta))) % 50
+        expected[y, x] += strength * (1 - 0.7 * j / count)
+    np.testing.assert_allclose(line, expected, rtol=1e-12)
 
 
 # ---------------------------------------------------------------- mCE
