@@ -383,13 +383,13 @@ def _clipped_zoom(x: np.ndarray, factor: float) -> np.ndarray:
     return _zoom_window(x, kept_rows, kept_cols)
 
 
-def _apply_taps(x: np.ndarray, taps: np.ndarray, mode: str = "edge") -> np.ndarray:
-    """``sum_j w_j x[y + dy_j, x + dx_j]``; outside pixels by ``np.pad`` mode (default: edge
-    pixels repeated, ImageMagick's default virtual pixels)."""
+def _apply_taps(x: np.ndarray, taps: np.ndarray) -> np.ndarray:
+    """``sum_j w_j x[y + dy_j, x + dx_j]``; outside pixels are the edge pixels repeated
+    (ImageMagick's default virtual pixels)."""
     dy, dx = taps[:, 0].astype(np.int64), taps[:, 1].astype(np.int64)
     pad = int(max(np.abs(dy).max(), np.abs(dx).max()))
     widths = [(pad, pad), (pad, pad)] + [(0, 0)] * (x.ndim - 2)
-    padded = np.pad(x, widths, mode=mode)  # type: ignore[call-overload]
+    padded = np.pad(x, widths, mode="edge")
     h, w = x.shape[:2]
     out = np.zeros(x.shape, dtype=np.float64)
     term = np.empty_like(out)
