@@ -31,6 +31,7 @@ from evalkit.data.corruptions import (
     SEVERITIES,
     STOCHASTIC,
     _clipped_zoom,
+    _frost_textures,
     _needles,
     _poisson_counts,
     _sample,
@@ -321,11 +322,33 @@ def test_fog_range_on_a_flat_image() -> None:
 
 
 def test_frost_texture_statistics() -> None:
-    # on black, frost at severity 1 is 0.4 * texture; the texture has the mean colour of the
-    # reference's frost photographs, about (146, 167, 179)
-    out = corrupt(np.zeros((224, 224, 3), np.uint8), "frost", 1, seed=2).astype(float)
-    np.testing.assert_allclose(out.mean(axis=(0, 1)) / 0.4, [146, 167, 179], atol=3)
-    assert 15 < (out / 0.4).std(axis=(0, 1)).mean() < 40
+    # the five textures have the mean colour and contrast of the reference's frost photographs,
+    # about (146, 167, 179) and 28; on black, frost at severity 1 is 0.4 * a crop of one
+    textures = _frost_textures(224, 224)
+    assert len(textures) == 5 and all(t.shape == (448, 448, 3) for t in textures)
+    for texture in textures:
+        np.testing.assert_allclose(texture.mean(axis=(0, 1)), [146, 167, 179], atol=1)
+        assert 20 < texture.std(axis=(0, 1)).mean() < 35
+    black = np.zeros((224, 224, 3), np.uint8)
+    means = [corrupt(black, "frost", 1, seed).mean(axis=(0, 1)) / 0.4 for seed in range(40)]
+    np.testing.assert_allclose(np.mean(means, axis=0), [146, 167, 179], atol=8)
+
+
+def test_frost_is_a_random_crop_of_a_random_texture() -> None:
+    # as the reference: one of the five "photographs" (randint(5)), a random 224 crop of it
+    # (randint(0, size - 224) per axis), blended with the image's weights
+    image = np.random.default_rng(3).integers(0, 256, (224, 224, 3), dtype=np.uint8)
+    for seed in range(4):
+        replay = np.random.default_rng(seed)
+        texture = _frost_textures(224, 224)[replay.integers(5)]
+        top, left = replay.integers(224), replay.integers(224)
+        crop = texture[top : top + 224, left : left + 224].astype(np.float64)
+        expected = np.floor(np.clip(0.8 * image + 0.6 * crop, 0, 255))
+        out = corrupt(image, "frost", 2, seed).astype(np.float64)
+        assert np.abs(out - expected).max() <= 1
+        assert np.mean(out != expected) < 1e-3  # float32 round-off at a level's edge
+    assert _frost_textures(224, 224) is _frost_textures(224, 224)  # drawn once per process
+    assert not any(t.flags.writeable for t in _frost_textures(224, 224))  # shared: read-only
 
 
 @pytest.mark.parametrize(("severity", "small"), [(1, 134), (2, 112), (3, 89), (4, 67), (5, 56)])
@@ -434,7 +457,10 @@ def test_glass_shuffle_is_the_reference_loop(delta: int, iterations: int) -> Non
     rng = np.random.default_rng(9)
     pixels = np.arange(h * w).reshape(h, w)
     for _ in range(iterations):
-        offsets = iter(rng.integers(-delta, delta, size=((h - 2 * delta) * (w - 2 * delta), 2)))
+        # one draw per visit picks (dy, dx) among the (2d)^2 pairs, dy = q // 2d - d
+        pairs = rng.integers(4 * delta**2, size=(h - 2 * delta) * (w - 2 * delta), dtype=np.uint16)
+        q = pairs.astype(int)
+        offsets = iter(np.stack([q // (2 * delta), q % (2 * delta)], axis=1) - delta)
         for y in range(h - delta, delta, -1):
             for x in range(w - delta, delta, -1):
                 dy, dx = next(offsets)
