@@ -9,6 +9,7 @@ whole output vector); unreadable files are recorded, never replaced.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -38,6 +39,8 @@ from evalkit.store import SCHEMA, ShardTiming
 
 TOP_K = 5
 ROW_COLUMNS = tuple(SCHEMA.names)  # the store's columns, one row per sample
+# a decoded image, its properties and the seconds reading and decoding it took
+Decoded = tuple[Image.Image, ImageProperties, float, float]
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -68,21 +71,56 @@ def load_sample(
     return Loaded(index, array, error, read_s, decode_s, spent, properties)
 
 
+class SharedImage:
+    """One image, read and decoded once for every task that covers some of its items (the image
+    and its corrupted variants, split into batch-sized tasks so that the first batch does not
+    wait for all the variants): the first task to ask decodes it while the others wait, and the
+    last task to finish drops it."""
+
+    def __init__(self, path: Path, exif_transpose: bool = False, users: int = 1) -> None:
+        self.path, self.exif_transpose, self.users = path, exif_transpose, users
+        self._lock = threading.Lock()
+        self._decoded: Decoded | str | None = None
+        self._crop: np.ndarray | None = None
+
+    def get(self, crop: bool) -> tuple[Decoded | str, np.ndarray | None, bool]:
+        """The decoded image (or why it cannot be used), its reference crop when ``crop``, and
+        whether this call decoded it."""
+        with self._lock:
+            first = self._decoded is None
+            if self._decoded is None:
+                self._decoded = _read_decoded(self.path, self.exif_transpose)
+            if crop and self._crop is None and not isinstance(self._decoded, str):
+                self._crop = reference_crop(self._decoded[0])  # shared by the variants
+            return self._decoded, self._crop, first
+
+    def release(self) -> None:
+        """One task is done with the image; the last one frees it."""
+        with self._lock:
+            self.users -= 1
+            if self.users <= 0:
+                self._decoded = self._crop = None
+
+
 def load_group(
     preprocess: ModelInput,
     crop_input: ModelInput,
     items: Sequence[PlannedSample],
     exif_transpose: bool = False,
+    source: SharedImage | None = None,
 ) -> list[Loaded]:
-    """An image and its corrupted variants (``items``, all of one image): read and decoded
-    once; the variants share one reference crop (:mod:`evalkit.data.corrupted`), which
-    ``crop_input`` turns into model inputs."""
-    decoded = _read_decoded(items[0].sample.path, exif_transpose)
+    """Some of an image's items (the image itself and/or corrupted variants): the image read
+    and decoded once (``source``, shared with the image's other tasks); the variants share one
+    reference crop (:mod:`evalkit.data.corrupted`), which ``crop_input`` turns into model
+    inputs."""
+    shared = source or SharedImage(items[0].sample.path, exif_transpose)
+    try:
+        decoded, crop, first = shared.get(any(p.variant is not None for p in items))
+    finally:
+        shared.release()
     if isinstance(decoded, str):
         return [Loaded(planned.index, None, decoded) for planned in items]
     image, properties, read_s, decode_s = decoded
-    corrupted = any(planned.variant is not None for planned in items)
-    crop = reference_crop(image) if corrupted else None  # once, shared by the variants
     loaded = []
     for planned in items:
         variant = planned.variant
@@ -95,13 +133,12 @@ def load_group(
         loaded.append(Loaded(planned.index, array, error, corrupt_s=spent))
     for item in loaded:
         item.properties = properties  # the image's, for its variants too
-    loaded[0].read_s, loaded[0].decode_s = read_s, decode_s
+    if first:
+        loaded[0].read_s, loaded[0].decode_s = read_s, decode_s
     return loaded
 
 
-def _read_decoded(
-    path: Path, exif_transpose: bool
-) -> tuple[Image.Image, ImageProperties, float, float] | str:
+def _read_decoded(path: Path, exif_transpose: bool) -> Decoded | str:
     """The decoded image, its properties and the seconds reading and decoding took, or why it
     cannot be used."""
     start = time.perf_counter()
@@ -273,6 +310,23 @@ def _groups(works: Iterable[ShardWork]) -> Iterator[tuple[ShardWork, list[Planne
             yield work, group
 
 
+@dataclass
+class _Task:
+    """Up to a batch of one image's items, loaded by one decode thread."""
+
+    work: ShardWork
+    items: list[PlannedSample]
+    image: SharedImage
+
+
+def _tasks(works: Iterable[ShardWork], size: int, exif_transpose: bool) -> Iterator[_Task]:
+    """Each image's items in tasks of at most ``size``, sharing the image's decode."""
+    for work, items in _groups(works):
+        chunks = [items[start : start + size] for start in range(0, len(items), size)]
+        image = SharedImage(items[0].sample.path, exif_transpose, users=len(chunks))
+        yield from (_Task(work, chunk, image) for chunk in chunks)
+
+
 def run_shards(
     adapter: ModelAdapter,
     works: Sequence[ShardWork],
@@ -287,30 +341,30 @@ def run_shards(
 ) -> Iterator[ShardOutput]:
     """Evaluate the shards' samples in whole batches (a batch never spans two shards) and yield
     each shard's rows as soon as it is complete. Decoding runs ahead in ``workers`` threads,
-    across shard boundaries, one image (with its corrupted variants) per task; the first batch
-    is run ``warmup`` extra times, untimed. ``label_subset``: the outputs kept
-    (``--label-subset``), None for all; ``exif_transpose``: turn images upright by their EXIF
-    orientation before preprocessing."""
+    across shard boundaries, one image per task (an image with corrupted variants in tasks of
+    up to a batch, which share its decode); the first batch is run ``warmup`` extra times,
+    untimed. ``label_subset``: the outputs kept (``--label-subset``), None for all;
+    ``exif_transpose``: turn images upright by their EXIF orientation before preprocessing."""
     workers = workers or os.cpu_count() or 1
     works = [work for work in works if work.samples]
     adapter.inference.reset()  # device events and peak memory are per run
-    groups = list(_groups(works))
-    corrupted = any(planned.variant is not None for _, items in groups for planned in items)
+    tasks = list(_tasks(works, batch_size, exif_transpose))
+    corrupted = any(planned.variant is not None for task in tasks for planned in task.items)
     to_input = crop_input(adapter) if corrupted else adapter.preprocess
 
-    def load(index: int, group: tuple[ShardWork, list[PlannedSample]]) -> list[Loaded]:
-        return load_group(adapter.preprocess, to_input, group[1], exif_transpose)
+    def load(index: int, task: _Task) -> list[Loaded]:
+        return load_group(adapter.preprocess, to_input, task.items, source=task.image)
 
-    largest = max((len(items) for _, items in groups), default=1)
+    largest = max((len(task.items) for task in tasks), default=1)
     depth = max(workers + 1, -(-(2 * batch_size + workers) // largest))
     # the corruptions' NumPy/SciPy BLAS calls run in several decode threads beside the model:
     # one BLAS thread each, or their thread pools oversubscribe the cores (4x slower measured)
     blas = threadpool_limits(1, user_api="blas") if corrupted else nullcontext()
     with blas, ThreadPoolExecutor(workers, thread_name_prefix="evalkit-load") as pool:
-        stream = _waited(prefetch(pool, load, groups, depth=depth))
+        stream = _waited(prefetch(pool, load, tasks, depth=depth))
         state = _Stream(adapter, batch_size, warmup, store_logits, worker, label_subset)
-        for (work, items), (loaded, waited) in zip(groups, stream, strict=True):
-            yield from state.add(work, items, loaded, waited)
+        for task, (loaded, waited) in zip(tasks, stream, strict=True):
+            yield from state.add(task.work, task.items, loaded, waited)
 
 
 class _Stream:

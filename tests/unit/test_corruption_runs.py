@@ -4,6 +4,7 @@ model inputs of corrupted crops, the ``robustness`` section and the mCE gate (no
 from __future__ import annotations
 
 import dataclasses
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +30,7 @@ from evalkit.errors import EvalkitError
 from evalkit.options import EvalOptions
 from evalkit.plan import plan_run, variants_of
 from evalkit.preprocess import IMAGENET_MEAN, IMAGENET_STD, ImageTransform
-from evalkit.runner import load_group
+from evalkit.runner import SharedImage, load_group
 from evalkit.tracking import run_metrics
 from helpers import fake_run, hits_table
 
@@ -145,6 +146,36 @@ def test_one_read_per_image_and_inputs_as_the_reference_makes_them(
                 expected = (np.asarray(image, np.float32) / 255 - IMAGENET_MEAN) / IMAGENET_STD
                 np.testing.assert_allclose(item.array, expected.transpose(2, 0, 1), atol=1e-5)
                 assert item.properties == loaded[0].properties and item.corrupt_s > 0
+
+
+def test_an_image_split_into_tasks_is_read_and_decoded_once(
+    two_images: Dataset, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the runner loads an image's variants in batch-sized tasks on several threads: they share
+    # one read, one decode and one reference crop, and give what one task would
+    import evalkit.runner as runner
+
+    reads: list[Path] = []
+    original = runner.read_image_file
+    monkeypatch.setattr(runner, "read_image_file", lambda p: reads.append(p) or original(p))
+    transform = ImageTransform(crop=224, resize=256, mean=IMAGENET_MEAN, std=IMAGENET_STD)
+    direct = dataclasses.replace(transform, resize=None)
+    variants = variants_of(parse_corruptions("noise,fog,pixelate:1,2"), "jpeg", 3)
+    plan = plan_run(two_images, [0], images_per_shard=8, variants=variants)
+    items = [p for p in plan.shards[0].samples if p.index == 0]
+    whole = load_group(transform, direct, items)
+    reads.clear()
+    chunks = [items[start : start + 3] for start in range(0, len(items), 3)]
+    shared = SharedImage(items[0].sample.path, users=len(chunks))
+    with ThreadPoolExecutor(2) as pool:
+        parts = list(pool.map(lambda c: load_group(transform, direct, c, source=shared), chunks))
+    assert reads == [items[0].sample.path]
+    loaded = [item for part in parts for item in part]
+    assert [x.index for x in loaded] == [x.index for x in whole]
+    for split, one in zip(loaded, whole, strict=True):
+        np.testing.assert_array_equal(split.array, one.array)
+    assert sum(x.decode_s > 0 for x in loaded) == 1  # counted once, by the task that decoded
+    assert shared.users == 0 and shared.get(False)[2]  # the last task dropped the image
 
 
 def test_unreadable_image_fails_with_its_variants(tmp_path: Path) -> None:
