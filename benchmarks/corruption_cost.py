@@ -3,15 +3,16 @@
     python benchmarks/corruption_cost.py [--model torchvision:resnet50] [--images 16]
         [--clean-images 64] [--repeats 3] [--corruptions imagenet-c] [--protocol jpeg]
 
-Runs of the model (untrained weights, no prediction cache) on ImageNet-sized JPEGs: the base
-work is the clean run's seconds per image, the median of ``--repeats`` runs over
-``--clean-images`` images (several batches, so reading and decoding overlap the model as in
-any real run); then one run of the first ``--images`` of them with corruptions. It counts the
+Runs of the model (untrained weights, no prediction cache) on ImageNet-sized JPEGs, in
+``--repeats`` pairs: a clean run over ``--clean-images`` images (several batches, so reading and
+decoding overlap the model as in any real run), whose seconds per image are the base work, then
+a run of the first ``--images`` of them with corruptions. A pair's two runs are next to each
+other in time, because this machine's speed drifts by a few percent over minutes. It counts the
 image files read (once per image in both: the variants are made from the decoded image in
 memory) and checks the budget: the V variants of an image should cost at most V times its base
-work (wall(corrupted) - n * base <= V * n * base). The per-stage seconds show where the time
-goes (the corruptions themselves run in the decode threads), and the last lines time each
-corruption on one 224x224 crop, per severity.
+work (wall(corrupted) - n * base <= V * n * base), on the median of the pairs. The per-stage
+seconds show where the time goes (the corruptions themselves run in the decode threads), and
+the last lines time each corruption on one 224x224 crop, per severity.
 """
 
 from __future__ import annotations
@@ -27,9 +28,13 @@ from threadpoolctl import threadpool_limits
 import evalkit
 import evalkit.runner
 from evalkit.bench import synthetic_imagefolder, untrained_weights
-from evalkit.corruption_spec import SEVERITIES, parse_corruptions
+from evalkit.corruption_spec import SEVERITIES, CorruptionSet, parse_corruptions
 from evalkit.data.corruptions import corrupt
+from evalkit.data.datasets import load_dataset
 from evalkit.demo import cache_root
+from evalkit.plan import plan_run, variants_of
+from evalkit.preprocess import IMAGENET_MEAN, IMAGENET_STD, ImageTransform
+from evalkit.runner import load_group
 
 
 def counted_run(model: str, data: Path, weights: Path, **options: Any) -> tuple[Any, float, int]:
@@ -85,32 +90,64 @@ def main() -> None:
     chosen = parse_corruptions(args.corruptions)
     variants = len(chosen.pairs())
     clean_data = synthetic_imagefolder(root, clean_images)
-    cleans = [counted_run(args.model, clean_data, weights) for _ in range(args.repeats)]
-    base = float(np.median([seconds / clean_images for _, seconds, _ in cleans]))
-    options = {"corruptions": args.corruptions, "corruption_protocol": args.protocol}
     data = synthetic_imagefolder(root, args.images)  # the first images of the clean set
-    corrupted, corrupted_s, corrupted_reads = counted_run(args.model, data, weights, **options)
-    n = corrupted.dataset.evaluated
+    options = {"corruptions": args.corruptions, "corruption_protocol": args.protocol}
     print(f"{args.model}, JPEGs 500x375, {variants} variants per image ({chosen.spec})")
-    runs = ", ".join(f"{1000 * seconds / clean_images:.1f}" for _, seconds, _ in cleans)
+    ratios = []
+    for pair in range(1, args.repeats + 1):
+        clean, clean_s, clean_reads = counted_run(args.model, clean_data, weights)
+        corrupted, corrupted_s, reads = counted_run(args.model, data, weights, **options)
+        base, n = clean_s / clean_images, corrupted.dataset.evaluated
+        extra = corrupted_s - n * base
+        ratios.append(extra / (n * base))
+        print(
+            f"  pair {pair}: clean {clean_images} images ({clean_reads} reads), "
+            f"{1000 * base:.1f} ms per image; with corruptions {n} images ({reads} reads, "
+            f"{reads / n:.2f} per image), {corrupted_s:.1f} s for {n * (1 + variants)} inputs, "
+            f"{1000 * extra / (n * variants):.1f} ms per variant: {ratios[-1]:.1f}x"
+        )
     print(
-        f"  clean: {clean_images} images, {cleans[0][2]} reads; ms per image in "
-        f"{args.repeats} runs: {runs}; base {1000 * base:.1f} ms (median)"
+        f"  the variants cost {np.median(ratios):.1f}x the base work (median of {len(ratios)} "
+        f"pairs; limit {variants}x)"
     )
-    print(
-        f"  with corruptions: {n} images, {corrupted_s:.1f} s for {n * (1 + variants)} inputs, "
-        f"{corrupted_reads} reads ({corrupted_reads / n:.2f} per image)"
-    )
-    extra = corrupted_s - n * base
-    print(
-        f"  the variants cost {extra / (n * base):.1f}x the base work (limit {variants}x): "
-        f"{1000 * extra / (n * variants):.1f} ms per variant"
-    )
-    for label, run in (("clean", cleans[0][0]), ("corrupted", corrupted)):
+    for label, run in (("clean", clean), ("corrupted", corrupted)):
         stages = run.timing.stages_s or {}
         shown = ", ".join(f"{k} {v:.1f}" for k, v in stages.items() if k != "wall")
-        print(f"  {label} stages (s): {shown}")
+        print(f"  {label} stages (s), last pair: {shown}")
+    clean_ms, copy_ms = input_ms(data, chosen, args.protocol)
+    print(
+        f"  CPU per input outside the model, one thread: clean image {clean_ms:.1f} ms, "
+        f"copy {copy_ms:.1f} ms"
+    )
     print_corruption_ms(chosen.corruptions)
+
+
+def input_ms(data: Path, chosen: CorruptionSet, protocol: str) -> tuple[float, float]:
+    """CPU milliseconds per model input outside the model, on one thread (BLAS too), through
+    the runner's loading code: a clean image (read, decode, measure, resize, crop, normalize)
+    and a copy (corruption, JPEG step, normalize; the image's one decode and reference crop
+    not counted)."""
+    dataset = load_dataset(data)
+    plan = plan_run(
+        dataset,
+        [0] * len(dataset.samples),
+        images_per_shard=len(dataset.samples),
+        variants=variants_of(chosen, protocol, 0),
+    )
+    transform = ImageTransform(crop=224, resize=256, mean=IMAGENET_MEAN, std=IMAGENET_STD)
+    direct = ImageTransform(crop=224, mean=IMAGENET_MEAN, std=IMAGENET_STD)
+    samples = plan.shards[0].samples
+    cleans = [planned for planned in samples if planned.variant is None]
+    with threadpool_limits(1, "blas"):
+        load_group(transform, direct, [p for p in samples if p.index == 0])  # warm caches
+        start = time.thread_time()
+        for planned in cleans:
+            load_group(transform, direct, [planned])
+        clean = (time.thread_time() - start) / len(cleans)
+        start = time.thread_time()
+        load_group(transform, direct, samples)  # every image with all its copies
+        copy = (time.thread_time() - start - len(cleans) * clean) / (len(samples) - len(cleans))
+    return 1000 * clean, 1000 * copy
 
 
 def print_corruption_ms(names: tuple[str, ...]) -> None:
