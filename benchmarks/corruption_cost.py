@@ -32,7 +32,7 @@ from evalkit.corruption_spec import SEVERITIES, CorruptionSet, parse_corruptions
 from evalkit.data.corruptions import corrupt
 from evalkit.data.datasets import load_dataset
 from evalkit.demo import cache_root
-from evalkit.plan import plan_run, variants_of
+from evalkit.plan import PlannedSample, plan_run, variants_of
 from evalkit.preprocess import IMAGENET_MEAN, IMAGENET_STD, ImageTransform
 from evalkit.runner import load_group
 
@@ -137,16 +137,21 @@ def input_ms(data: Path, chosen: CorruptionSet, protocol: str) -> tuple[float, f
     transform = ImageTransform(crop=224, resize=256, mean=IMAGENET_MEAN, std=IMAGENET_STD)
     direct = ImageTransform(crop=224, mean=IMAGENET_MEAN, std=IMAGENET_STD)
     samples = plan.shards[0].samples
-    cleans = [planned for planned in samples if planned.variant is None]
+    by_image: dict[int, list[PlannedSample]] = {}
+    for planned in samples:
+        by_image.setdefault(planned.index, []).append(planned)
+    images = list(by_image.values())
     with threadpool_limits(1, "blas"):
-        load_group(transform, direct, [p for p in samples if p.index == 0])  # warm caches
+        load_group(transform, direct, images[0])  # warm the caches (frost textures, kernels)
         start = time.thread_time()
-        for planned in cleans:
-            load_group(transform, direct, [planned])
-        clean = (time.thread_time() - start) / len(cleans)
+        for items in images:
+            load_group(transform, direct, items[:1])  # the clean image alone
+        clean = (time.thread_time() - start) / len(images)
         start = time.thread_time()
-        load_group(transform, direct, samples)  # every image with all its copies
-        copy = (time.thread_time() - start - len(cleans) * clean) / (len(samples) - len(cleans))
+        for items in images:
+            load_group(transform, direct, items)  # the image with all its copies
+        copies = len(samples) - len(images)
+        copy = (time.thread_time() - start - len(images) * clean) / copies
     return 1000 * clean, 1000 * copy
 
 
