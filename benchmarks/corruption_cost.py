@@ -18,6 +18,7 @@ the last lines time each corruption on one 224x224 crop, per severity.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 from pathlib import Path
 from typing import Any
@@ -135,7 +136,7 @@ def input_ms(data: Path, chosen: CorruptionSet, protocol: str) -> tuple[float, f
         variants=variants_of(chosen, protocol, 0),
     )
     transform = ImageTransform(crop=224, resize=256, mean=IMAGENET_MEAN, std=IMAGENET_STD)
-    direct = ImageTransform(crop=224, mean=IMAGENET_MEAN, std=IMAGENET_STD)
+    direct = dataclasses.replace(transform, resize=None)  # as crop_input gives copies to it
     samples = plan.shards[0].samples
     by_image: dict[int, list[PlannedSample]] = {}
     for planned in samples:

@@ -88,7 +88,7 @@ class SharedImage:
         whether this call decoded it."""
         with self._lock:
             first = self._decoded is None
-            if self._decoded is None:
+            if self._decoded is None:  # (not ``if first``: mypy narrows on the attribute)
                 self._decoded = _read_decoded(self.path, self.exif_transpose)
             if crop and self._crop is None and not isinstance(self._decoded, str):
                 self._crop = reference_crop(self._decoded[0])  # shared by the variants

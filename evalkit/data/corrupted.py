@@ -73,14 +73,10 @@ def crop_geometry(crop: int, interpolation: str) -> str:
     )
 
 
-def corrupted_pixels(crop: np.ndarray, variant: Variant, source_id: str) -> np.ndarray:
-    """The crop with ``variant``'s corruption, seeded by the image and the run seed, and (the
-    ``jpeg`` protocol) through the reference's JPEG file."""
-    return np.asarray(corrupted_image(crop, variant, source_id), dtype=np.uint8)
-
-
 def corrupted_image(crop: np.ndarray, variant: Variant, source_id: str) -> Image.Image:
-    """:func:`corrupted_pixels` as a Pillow image (what a model's transform takes)."""
+    """The crop with ``variant``'s corruption, seeded by the image and the run seed, and (the
+    ``jpeg`` protocol) through the reference's JPEG file, as a Pillow image (what a model's
+    transform takes)."""
     seed = sample_seed(variant.seed, source_id, variant.corruption, variant.severity)
     pixels = corrupt(crop, variant.corruption, variant.severity, seed)
     return jpeg_image(pixels) if variant.protocol == "jpeg" else Image.fromarray(pixels)

@@ -266,14 +266,15 @@ def _scale(shape: tuple[int, ...]) -> float:
     return min(shape[0], shape[1]) / REFERENCE_SIZE
 
 
-def _unit(image: np.ndarray) -> np.ndarray:
-    return image.astype(np.float64) / 255.0
+def _planes(image: np.ndarray) -> np.ndarray:
+    """An HxWx3 image as contiguous channel planes (CxHxW): NumPy's inner loops then run along
+    whole rows instead of the 3 channels of a pixel."""
+    return np.ascontiguousarray(np.moveaxis(image, 2, 0))
 
 
 def _unit_planes(image: np.ndarray) -> np.ndarray:
-    """:func:`_unit` as contiguous channel planes (CxHxW): NumPy's inner loops then run along
-    whole rows instead of the 3 channels of a pixel."""
-    return np.ascontiguousarray(np.moveaxis(image, 2, 0)) / 255.0
+    """:func:`_planes` of the image on [0, 1], in float64 (the reference's ``x / 255.``)."""
+    return _planes(image) / 255.0
 
 
 def _to_uint8(x: np.ndarray) -> np.ndarray:
@@ -558,8 +559,7 @@ def _glass_blur(image: np.ndarray, severity: int, rng: np.random.Generator) -> n
     sigma *= scale
     delta = max(1, round(delta * scale))
     h, w = image.shape[:2]
-    planes = np.ascontiguousarray(np.moveaxis(image, 2, 0))
-    blurred = _floor_uint8(_planes_gaussian(planes, sigma))  # on 0-255: no scaling round trip
+    blurred = _floor_uint8(_planes_gaussian(_planes(image), sigma))  # 0-255, no scaling
     order = _shuffle_order(h, w, delta, iterations, rng)
     shuffled = blurred.reshape(3, h * w)[:, order].reshape(3, h, w)
     return _floor_uint8(np.moveaxis(_planes_gaussian(shuffled, sigma), 0, 2))
