@@ -30,9 +30,11 @@ from evalkit.data.corruptions import (
     GROUPS,
     SEVERITIES,
     STOCHASTIC,
+    _apply_taps,
     _clipped_zoom,
     _frost_textures,
     _needles,
+    _planes_gaussian,
     _poisson_counts,
     _sample,
     _shuffle_order,
@@ -440,6 +442,46 @@ def test_clipped_zoom_is_scipys_zoom() -> None:
         trim_top, trim_left = (zoomed.shape[1] - 224) // 2, (zoomed.shape[2] - 201) // 2
         expected = zoomed[:, trim_top : trim_top + 224, trim_left : trim_left + 201]
         np.testing.assert_allclose(_clipped_zoom(planes, factor), expected, atol=1e-6)
+
+
+def test_clipped_zoom_adds_to_a_total() -> None:
+    # zoom blur sums its zooms in place: the same values as adding the zoom
+    planes = np.random.default_rng(3).random((3, 50, 61)).astype(np.float32)
+    total = planes.copy()
+    assert _clipped_zoom(planes, 1.17, total) is total
+    np.testing.assert_array_equal(total, planes + _clipped_zoom(planes, 1.17))
+
+
+@pytest.mark.parametrize("sigma", [0.7, 1.5, 2.3])  # glass blur's (and larger images')
+@pytest.mark.parametrize("shape", [(3, 224, 224), (3, 41, 57), (3, 2, 5), (1, 1, 9)])
+def test_glass_gaussian_is_scipys_gaussian_filter(sigma: float, shape: tuple[int, ...]) -> None:
+    # scikit-image's gaussian as the reference calls it: SciPy, nearest borders, truncate 4,
+    # float32 output, then truncated to uint8 with the 1e-3 guard
+    planes = np.random.default_rng(5).integers(0, 256, shape, dtype=np.uint8)
+    planes[0, :1] = 255  # a flat edge must stay exactly 255
+    blurred = ndimage.gaussian_filter(
+        planes, (0, sigma, sigma), output=np.float32, mode="nearest", truncate=4.0
+    )
+    expected = (np.clip(blurred, 0, 255) + np.float32(1e-3)).astype(np.uint8)
+    np.testing.assert_array_equal(_planes_gaussian(planes, sigma), expected)
+
+
+@pytest.mark.parametrize("shape", [(224, 224, 3), (30, 7, 3), (9, 12)])
+def test_motion_taps_are_the_shifted_sum(shape: tuple[int, ...]) -> None:
+    # the straightforward computation: edge-padded image, one float32 product per tap, added
+    # in tap order; offsets beyond the image's size repeat its edge
+    rng = np.random.default_rng(6)
+    image = rng.integers(0, 256, shape, dtype=np.uint8)
+    taps = np.vstack([motion_kernel(15, 8, 30.0), [[-40, 25, 0.125], [3, -50, 0.25]]])
+    pad = 50
+    widths = [(pad, pad), (pad, pad)] + [(0, 0)] * (image.ndim - 2)
+    padded = np.pad(image.astype(np.float32), widths, mode="edge")
+    h, w = shape[:2]
+    expected = np.zeros(shape, dtype=np.float32)
+    for dy, dx, weight in taps:
+        y, x = pad + int(dy), pad + int(dx)
+        expected += padded[y : y + h, x : x + w] * np.float32(weight)
+    np.testing.assert_array_equal(_apply_taps(image, taps), expected)
 
 
 @pytest.mark.parametrize("sigma", [0.01 * 244, 0.08 * 244, 0.7 * 244])  # elastic's smoothings
