@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import itertools
 import time
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,7 @@ from evalkit.corruption_spec import SEVERITIES, CorruptionSet, parse_corruptions
 from evalkit.data.corruptions import corrupt
 from evalkit.data.datasets import load_dataset
 from evalkit.demo import cache_root
-from evalkit.plan import PlannedSample, plan_run, variants_of
+from evalkit.plan import plan_run, variants_of
 from evalkit.preprocess import IMAGENET_MEAN, IMAGENET_STD, ImageTransform
 from evalkit.runner import load_group
 
@@ -137,11 +138,8 @@ def input_ms(data: Path, chosen: CorruptionSet, protocol: str) -> tuple[float, f
     )
     transform = ImageTransform(crop=224, resize=256, mean=IMAGENET_MEAN, std=IMAGENET_STD)
     direct = dataclasses.replace(transform, resize=None)  # as crop_input gives copies to it
-    samples = plan.shards[0].samples
-    by_image: dict[int, list[PlannedSample]] = {}
-    for planned in samples:
-        by_image.setdefault(planned.index, []).append(planned)
-    images = list(by_image.values())
+    samples = plan.shards[0].samples  # each image followed by its copies
+    images = [list(items) for _, items in itertools.groupby(samples, key=lambda p: p.index)]
     with threadpool_limits(1, "blas"):
         load_group(transform, direct, images[0])  # warm the caches (frost textures, kernels)
         start = time.thread_time()
