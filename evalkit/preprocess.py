@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
+from functools import lru_cache
 from typing import Any, Literal
 
 import numpy as np
@@ -80,13 +81,30 @@ class ImageTransform:
         return center_crop(resized, self.crop)
 
     def __call__(self, image: Image.Image) -> np.ndarray:
-        pixels = np.asarray(self.geometry(image), dtype=np.float32)
+        pixels = np.asarray(self.geometry(image))
+        if pixels.dtype == np.uint8 and pixels.ndim == 3 and pixels.shape[2] == 3:
+            return self._looked_up(pixels)
+        pixels = pixels.astype(np.float32)
         if self.channels == "BGR":
             pixels = pixels[..., ::-1]
         mean = np.asarray(self.mean, dtype=np.float32)
         std = np.asarray(self.std, dtype=np.float32)
         array = (pixels / np.float32(self.divide_by) - mean) / std
         return np.ascontiguousarray(array.transpose(2, 0, 1) if self.layout == "NCHW" else array)
+
+    def _looked_up(self, pixels: np.ndarray) -> np.ndarray:
+        """8-bit RGB pixels normalized through a table of the 256 levels per channel, computed
+        with the formula's own float32 operations (so the values are the same, bit for bit) and
+        written straight in the output layout: a 224x224 crop in about a fifth of the time."""
+        table = _level_table(self.divide_by, self.mean, self.std)
+        sources = (2, 1, 0) if self.channels == "BGR" else (0, 1, 2)
+        height, width = pixels.shape[:2]
+        nchw = self.layout == "NCHW"
+        out = np.empty((3, height, width) if nchw else (height, width, 3), np.float32)
+        for channel, source in enumerate(sources):
+            target = out[channel] if nchw else out[..., channel]
+            np.take(table[channel], pixels[..., source], out=target, mode="clip")
+        return out
 
     def describe(self) -> dict[str, object]:
         spec = asdict(self)
@@ -97,6 +115,18 @@ class ImageTransform:
     def spec(self) -> dict[str, Any]:
         """The fields as JSON values (what a model card or ``--preprocess FILE.json`` holds)."""
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+
+@lru_cache(maxsize=64)
+def _level_table(divide_by: float, mean: tuple[float, ...], std: tuple[float, ...]) -> np.ndarray:
+    """``(level / divide_by - mean) / std`` in float32 for each channel and each of the 256
+    levels, shape (3, 256): :meth:`ImageTransform.__call__`'s formula, one level at a time."""
+    levels = np.arange(256, dtype=np.float32)[None, :]
+    means = np.asarray(mean, dtype=np.float32)[:, None]
+    stds = np.asarray(std, dtype=np.float32)[:, None]
+    table: np.ndarray = (levels / np.float32(divide_by) - means) / stds
+    table.flags.writeable = False
+    return table
 
 
 CROP_FRACTION = 0.875  # crop / resize of the ImageNet evaluation convention (224 of 256)

@@ -11,7 +11,7 @@ from PIL import Image
 from evalkit._frameworks import import_torch
 from evalkit.data.decode import decode_image
 from evalkit.models.torchvision import transform_of
-from evalkit.preprocess import ImageTransform
+from evalkit.preprocess import IMAGENET_MEAN, IMAGENET_STD, ImageTransform
 
 
 def torchvision_weights(name: str) -> object:
@@ -65,3 +65,33 @@ def test_full_image_resize_and_channels_last() -> None:
 def test_unknown_interpolation_is_refused() -> None:
     with pytest.raises(ValueError, match="interpolation"):
         ImageTransform(crop=8, interpolation="cubic-ish")
+
+
+@pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
+@pytest.mark.parametrize("channels", ["RGB", "BGR"])
+@pytest.mark.parametrize(
+    "scale",
+    [
+        (255.0, IMAGENET_MEAN, IMAGENET_STD),  # torchvision
+        (127.5, (1.0, 1.0, 1.0), (1.0, 1.0, 1.0)),  # Keras "tf"
+        (1.0, (103.939, 116.779, 123.68), (1.0, 1.0, 1.0)),  # Caffe
+    ],
+)
+def test_8_bit_pixels_get_the_formulas_float32_values(
+    layout: str, channels: str, scale: tuple[float, tuple[float, ...], tuple[float, ...]]
+) -> None:
+    # each of the 256 levels in each channel, in another order per channel: the table lookup
+    # gives (x / divide_by - mean) / std in float32, bit for bit, in the model's layout
+    rng = np.random.default_rng(0)
+    levels = [rng.permutation(256).reshape(16, 16) for _ in range(3)]
+    pixels = np.stack(levels, axis=-1).astype(np.uint8)
+    divide_by, mean, std = scale
+    transform = ImageTransform(
+        crop=16, divide_by=divide_by, mean=mean, std=std, layout=layout, channels=channels
+    )
+    got = transform(Image.fromarray(pixels))
+    x = pixels.astype(np.float32)[..., ::-1] if channels == "BGR" else pixels.astype(np.float32)
+    expected = (x / np.float32(divide_by) - np.float32(mean)) / np.float32(std)
+    expected = np.ascontiguousarray(expected.transpose(2, 0, 1) if layout == "NCHW" else expected)
+    assert got.dtype == np.float32 and got.flags.c_contiguous and got.shape == expected.shape
+    np.testing.assert_array_equal(got.view(np.uint32), expected.view(np.uint32))
