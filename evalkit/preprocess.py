@@ -8,7 +8,7 @@ any adapter.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from functools import lru_cache
 from typing import Any, Literal
@@ -87,9 +87,7 @@ class ImageTransform:
         pixels = pixels.astype(np.float32)
         if self.channels == "BGR":
             pixels = pixels[..., ::-1]
-        mean = np.asarray(self.mean, dtype=np.float32)
-        std = np.asarray(self.std, dtype=np.float32)
-        array = (pixels / np.float32(self.divide_by) - mean) / std
+        array = _scaled(pixels, self.divide_by, self.mean, self.std)
         return np.ascontiguousarray(array.transpose(2, 0, 1) if self.layout == "NCHW" else array)
 
     def _looked_up(self, pixels: np.ndarray) -> np.ndarray:
@@ -121,13 +119,21 @@ class ImageTransform:
 @lru_cache(maxsize=64)
 def _level_table(divide_by: float, mean: tuple[float, ...], std: tuple[float, ...]) -> np.ndarray:
     """``(level / divide_by - mean) / std`` in float32 for each channel and each of the 256
-    levels, shape (3, 256): :meth:`ImageTransform.__call__`'s formula, one level at a time."""
-    levels = np.arange(256, dtype=np.float32)[None, :]
-    means = np.asarray(mean, dtype=np.float32)[:, None]
-    stds = np.asarray(std, dtype=np.float32)[:, None]
-    table: np.ndarray = (levels / np.float32(divide_by) - means) / stds
+    levels, shape (3, 256): :func:`_scaled` of each level."""
+    levels = np.arange(256, dtype=np.float32)[:, None]
+    table = np.ascontiguousarray(_scaled(levels, divide_by, mean, std).T)
     table.flags.writeable = False
     return table
+
+
+def _scaled(
+    values: np.ndarray, divide_by: float, mean: Sequence[float], std: Sequence[float]
+) -> np.ndarray:
+    """``(values / divide_by - mean) / std`` in float32, the channels on the last axis (the
+    same float32 operations as torchvision's ``ToTensor`` and ``Normalize``)."""
+    means, stds = np.asarray(mean, dtype=np.float32), np.asarray(std, dtype=np.float32)
+    scaled: np.ndarray = (values / np.float32(divide_by) - means) / stds
+    return scaled
 
 
 CROP_FRACTION = 0.875  # crop / resize of the ImageNet evaluation convention (224 of 256)
