@@ -7,8 +7,9 @@ forward pass spends its time in the kernel (ResNet50, batch 32, 2 cores: 8.8 img
 of system time, against 14.6 img/s once buffers are reused). :func:`tune_allocator` sets, in
 this process and before any framework allocates, what ``MALLOC_MMAP_MAX_=0
 MALLOC_TRIM_THRESHOLD_=<2 GiB>`` would: large blocks come from the heap and freed memory is
-kept for the next batch. Between shards, :func:`release_free_memory` hands free pages back
-(``malloc_trim``), so resident memory does not creep up over a long run.
+kept for the next batch. Between shards, :func:`release_free_memory` hands the free pages
+inside the heap back (``malloc_trim``), so resident memory does not creep up over a long run;
+the free top of the heap, which the next batches reuse, stays.
 
 Left alone when another allocator is preloaded (tcmalloc, jemalloc, mimalloc), when the user
 set glibc's own ``MALLOC_*``/``GLIBC_TUNABLES`` variables, off glibc, and with
@@ -90,11 +91,13 @@ def tune_allocator() -> str:
 
 
 def release_free_memory() -> None:
-    """Give the heap's free pages back to the kernel (``malloc_trim``), when evalkit tuned the
-    allocator: called once per shard, so resident memory does not creep up over a long run
-    while batches within a shard still reuse their buffers."""
+    """Give the free pages inside the heap back to the kernel (``malloc_trim``), when evalkit
+    tuned the allocator: called once per shard, so resident memory does not creep up over a
+    long run. The free top of the heap stays (up to ``KEEP_FREED``, as the trim threshold
+    says): the next shard's batches reuse it instead of faulting it in again (ResNet50 at
+    batch 16, 2 cores: 300 page faults and 0.6 ms of system time per image when it went)."""
     if _state == TUNED_TEXT and (libc := _libc()) is not None:
-        libc.malloc_trim(0)
+        libc.malloc_trim(ctypes.c_size_t(KEEP_FREED))
 
 
 def allocator_state() -> str:

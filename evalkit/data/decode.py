@@ -36,7 +36,15 @@ def read_image_file(path: Path) -> bytes:
         size = os.fstat(handle.fileno()).st_size
         if size > MAX_BYTES:
             raise DecodeError(f"file too large ({size / 2**20:.0f} MiB > {MAX_BYTES // 2**20} MiB)")
-        return handle.read(MAX_BYTES + 1)
+        # what its size says, not the limit (a MAX_BYTES buffer would be mapped and unmapped
+        # for every file); then, for a file that grew or reports no size (a pipe, /proc), the
+        # rest up to the limit
+        data = handle.read(size + 1)
+        if len(data) > size:
+            data += handle.read(MAX_BYTES + 1 - len(data))
+            if len(data) > MAX_BYTES:
+                raise DecodeError(f"file too large (over {MAX_BYTES // 2**20} MiB)")
+        return data
 
 
 def decode_image(data: bytes) -> Image.Image:

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import io
+import os
+import tracemalloc
+from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from evalkit.data.decode import DecodeError, decode_image
+from evalkit.data import decode
+from evalkit.data.decode import DecodeError, decode_image, read_image_file
 
 
 def encode(image: Image.Image, fmt: str, **options: object) -> bytes:
@@ -72,3 +76,44 @@ def test_truncated_jpeg_is_an_error(rgb: Image.Image) -> None:
     data = encode(rgb.resize((256, 256)), "JPEG")
     with pytest.raises(DecodeError, match="cannot decode"):
         decode_image(data[: len(data) // 2])
+
+
+def test_a_file_is_read_whole_without_a_buffer_of_the_limit(tmp_path: Path) -> None:
+    data = bytes(range(256)) * 1000
+    (tmp_path / "a.jpg").write_bytes(data)
+    read, peak = _peak_bytes_reading(tmp_path / "a.jpg")
+    assert read == data
+    assert peak < 4 * len(data), peak  # 0.6.4 allocated MAX_BYTES (512 MiB) for every file
+
+
+def _peak_bytes_reading(path: Path) -> tuple[bytes, int]:
+    tracemalloc.start()
+    try:
+        data = read_image_file(path)
+        return data, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").is_file(), reason="a file of no stated size")
+def test_a_file_that_reports_no_size_is_read_to_its_end() -> None:
+    data = read_image_file(Path("/proc/self/status"))
+    assert b"VmRSS" in data and data.endswith(b"\n")
+
+
+def test_a_file_that_grows_past_the_limit_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "big.jpg"
+    path.write_bytes(b"x" * 100)
+    monkeypatch.setattr(decode, "MAX_BYTES", 150)
+    real_fstat = os.fstat
+    monkeypatch.setattr(  # stat taken while it was 50 bytes: it grew before the read
+        decode.os,
+        "fstat",
+        lambda fd: os.stat_result((*real_fstat(fd)[:6], 50, *real_fstat(fd)[7:])),
+    )
+    assert read_image_file(path) == b"x" * 100
+    path.write_bytes(b"x" * 200)
+    with pytest.raises(DecodeError, match="file too large"):
+        read_image_file(path)
