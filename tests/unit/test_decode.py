@@ -81,18 +81,14 @@ def test_truncated_jpeg_is_an_error(rgb: Image.Image) -> None:
 def test_a_file_is_read_whole_without_a_buffer_of_the_limit(tmp_path: Path) -> None:
     data = bytes(range(256)) * 1000
     (tmp_path / "a.jpg").write_bytes(data)
-    read, peak = _peak_bytes_reading(tmp_path / "a.jpg")
-    assert read == data
-    assert peak < 4 * len(data), peak  # 0.6.4 allocated MAX_BYTES (512 MiB) for every file
-
-
-def _peak_bytes_reading(path: Path) -> tuple[bytes, int]:
     tracemalloc.start()
     try:
-        data = read_image_file(path)
-        return data, tracemalloc.get_traced_memory()[1]
+        read = read_image_file(tmp_path / "a.jpg")
+        peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
+    assert read == data
+    assert peak < 4 * len(data), peak  # 0.6.4 allocated MAX_BYTES (512 MiB) for every file
 
 
 @pytest.mark.skipif(not Path("/proc/self/status").is_file(), reason="a file of no stated size")

@@ -33,16 +33,17 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
 """
 
 
-def _faults(mode: str) -> int:
+def _faults(script: str, *args: str) -> int:
+    """The number ``script`` prints last, run in a fresh process (its own heap and faults)."""
     done = subprocess.run(
-        [sys.executable, "-c", FAULTS, mode], capture_output=True, text=True, check=True
+        [sys.executable, "-c", script, *args], capture_output=True, text=True, check=True
     )
     return int(done.stdout.strip().splitlines()[-1])
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")
 def test_tuned_allocator_reuses_large_buffers_instead_of_faulting_them_in_again() -> None:
-    default, tuned = _faults("default"), _faults("tuned")
+    default, tuned = _faults(FAULTS, "default"), _faults(FAULTS, "tuned")
     # glibc maps and unmaps each 64 MiB buffer: every page (at least every 2 MiB huge page)
     # faults in again, 20 times over; tuned, the heap keeps the block and only the first pass
     # faults (measured: 10,880 against 493)
@@ -71,11 +72,8 @@ print(min(faults))
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc_trim")
 def test_the_next_shard_reuses_the_free_top_of_the_heap_without_faulting_it_in() -> None:
-    done = subprocess.run(
-        [sys.executable, "-c", BETWEEN_SHARDS], capture_output=True, text=True, check=True
-    )
     # trimming the whole heap (0.6.4) gave the 64 MiB back, to be faulted in again (543 faults)
-    assert int(done.stdout.strip().splitlines()[-1]) < 16, done.stdout
+    assert _faults(BETWEEN_SHARDS) < 16
 
 
 ALLOCATOR_STATE = (
