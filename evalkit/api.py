@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from evalkit.analysis.slices import check_slice_columns
 from evalkit.data.corrupted import corruption_setup
@@ -28,7 +30,7 @@ from evalkit.plan import Plan, plan_run, variants_of
 from evalkit.registry import load_model, parse_model_id
 from evalkit.results import Failure, LabelSubsetInfo, RunResult
 from evalkit.scoring import build_result, corrupted_of, predictions_of, split_variants
-from evalkit.store import merged_rows
+from evalkit.store import merged_table
 
 
 def resolve_options(options: EvalOptions | None = None, **overrides: Any) -> EvalOptions:
@@ -134,7 +136,8 @@ def run_with(executor: Executor, dataset: Dataset, options: EvalOptions) -> RunR
         model.preprocessing.exif_transpose = True
     with store_folder(options, model.id) as folder:
         collected = collect(executor, plan, model, executor.runtime(), options, folder)
-        rows, variant_rows = split_variants(merged_rows(collected.tables))
+        rows, variant_rows = split_variants(merged_table(collected.tables))
+        collected.tables = []  # what scoring reads is in the split (76 rows an image corrupted)
         read = predictions_of(fill_properties(rows, plan, options), labels, dataset)
         try:
             _check_failures(read[1], len(dataset), options.strict)
@@ -152,25 +155,27 @@ def run_with(executor: Executor, dataset: Dataset, options: EvalOptions) -> RunR
     )
 
 
-def fill_properties(rows: dict[str, Any], plan: Plan, options: EvalOptions) -> dict[str, Any]:
+def fill_properties(rows: pa.Table, plan: Plan, options: EvalOptions) -> pa.Table:
     """``rows`` with the image properties of readable images that an older evalkit cached or
     stored without them, measured now (a read and decode of those files only)."""
-    missing = [
-        row
-        for row, (error, value) in enumerate(zip(rows["error"], rows[PROPERTIES[0]], strict=True))
-        if error is None and value is None
-    ]
-    if not missing:
+    lacking = pc.and_(pc.is_null(rows["error"]), pc.is_null(rows[PROPERTIES[0]]))
+    missing = np.flatnonzero(lacking.to_numpy(zero_copy_only=False))
+    if not missing.size:
         return rows
+    indices = rows["index"].to_numpy()
 
     def measured(row: int) -> ImageProperties | None:
-        path = plan.samples[rows["index"][row]].sample.path
+        path = plan.samples[int(indices[row])].sample.path
         return measure_file(path, exif_transpose=options.exif_transpose)
 
+    columns = {name: rows[name].to_pylist() for name in PROPERTIES}
     with ThreadPoolExecutor(options.workers or os.cpu_count() or 1) as pool:
         for row, found in zip(missing, pool.map(measured, missing), strict=True):
             for name, value in (found.to_dict() if found else {}).items():
-                rows[name][row] = value
+                columns[name][row] = value
+    for name, values in columns.items():
+        position = rows.schema.get_field_index(name)
+        rows = rows.set_column(position, name, pa.array(values, rows.schema.field(name).type))
     return rows
 
 

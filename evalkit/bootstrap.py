@@ -17,7 +17,7 @@ import numpy as np
 RESAMPLES = 1000  # intervals of a single run
 GATE_RESAMPLES = 2000  # paired tests (p-values down to 1/2001)
 SEED = 0
-CHUNK_CELLS = 4_000_000  # resamples x samples per weight block (32 MB of float64)
+CHUNK_CELLS = 1_000_000  # resamples x samples per weight block (8 MB of float64)
 
 Statistic = Callable[[np.ndarray], np.ndarray]  # (resamples, n) weights -> (resamples,) values
 
@@ -30,17 +30,28 @@ def weight_blocks(n: int, resamples: int, seed: int = SEED) -> Iterator[np.ndarr
     done = 0
     while done < resamples:
         size = min(rows, resamples - done)
-        draws = rng.integers(0, n, size=(size, n)) + n * np.arange(size)[:, None]
-        counts = np.bincount(draws.ravel(), minlength=size * n).reshape(size, n)
-        yield counts.astype(np.float64)
+        yield _block(rng, n, size)  # (keeps no name for a block's temporaries)
         done += size
+
+
+def _block(rng: np.random.Generator, n: int, size: int) -> np.ndarray:
+    """``size`` rows of resample weights, with one (size, n) temporary alive at a time."""
+    draws = rng.integers(0, n, size=(size, n))
+    draws += n * np.arange(size)[:, None]
+    counts = np.bincount(draws.ravel(), minlength=size * n)
+    del draws
+    return counts.reshape(size, n).astype(np.float64)
 
 
 def resampled(statistic: Statistic, n: int, resamples: int, seed: int = SEED) -> np.ndarray:
     """The statistic on every resample."""
     if n == 0:
         return np.full(resamples, np.nan)
-    return np.concatenate([statistic(block) for block in weight_blocks(n, resamples, seed)])
+    values = []
+    for block in weight_blocks(n, resamples, seed):
+        values.append(statistic(block))
+        del block  # before the next block is drawn
+    return np.concatenate(values)
 
 
 def point(statistic: Statistic, n: int) -> float:

@@ -579,10 +579,10 @@ def prob_column(k: int) -> str:
 
 
 def predictions_frame(
-    paths: Sequence[str],
-    labels: Sequence[str],
+    paths: Sequence[str] | np.ndarray,
+    labels: Sequence[str] | np.ndarray,
     targets: np.ndarray,
-    predicted: Sequence[str],
+    predicted: Sequence[str] | np.ndarray,
     topk: np.ndarray,
     probs: np.ndarray,
 ) -> pd.DataFrame:

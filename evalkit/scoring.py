@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from evalkit.analysis.guards import run_guards
 from evalkit.analysis.robustness import CORRUPTION, SEVERITY, robustness_section
@@ -215,39 +217,67 @@ def class_outputs_of(run: RunResult) -> list[int]:
 
 
 def predictions_of(
-    rows: dict[str, Any], labels: LabelSpace, dataset: Dataset | None = None
+    rows: pa.Table, labels: LabelSpace, dataset: Dataset | None = None
 ) -> tuple[pd.DataFrame, list[Failure]]:
-    """The predictions table (images that were read) and the failures, from store rows; with
-    each image's properties and (``dataset`` a CSV manifest) its manifest columns."""
-    ok = [error is None for error in rows["error"]]
+    """The predictions table (images that were read) and the failures, from store rows (Arrow
+    columns to arrays, no Python object per value); with each image's properties and
+    (``dataset`` a CSV manifest) its manifest columns."""
+    failed = rows.filter(pc.is_valid(rows["error"]))
     failures = [
         Failure(file=path, reason=error)
-        for path, error in zip(rows["path"], rows["error"], strict=True)
-        if error is not None
+        for path, error in zip(failed["path"].to_pylist(), failed["error"].to_pylist(), strict=True)
     ]
-    kept = {
-        name: [v for v, good in zip(column, ok, strict=True) if good]
-        for name, column in rows.items()
-    }
-    topk = np.array(kept["top_k"], dtype=np.int64).reshape(len(kept["top_k"]), -1)
-    probs = np.array(kept["top_p"], dtype=np.float32).reshape(len(kept["top_p"]), -1)
+    kept = rows.filter(pc.is_null(rows["error"])) if len(failed) else rows
+    topk = _rows_of(kept["top_k"], np.int64)
     frame = predictions_frame(
-        paths=kept["path"],
-        labels=kept["label"],
-        targets=np.array(kept["target"], dtype=np.int64),
-        predicted=[labels.name_of(int(out)) for out in topk[:, 0]] if len(topk) else [],
+        paths=_strings(kept["path"]),
+        labels=_strings(kept["label"]),
+        targets=kept["target"].to_numpy().astype(np.int64),
+        predicted=_output_names(labels, topk[:, 0]) if topk.size else [],
         topk=topk,
-        probs=probs,
+        probs=_rows_of(kept["top_p"], np.float32),
     )
-    frame[P_TRUE] = np.array(kept["p_true"], dtype=np.float32)
-    frame[SUM_SQ] = np.array(kept["sum_sq"], dtype=np.float32)
+    frame[P_TRUE] = _floats(kept["p_true"], np.float32)
+    frame[SUM_SQ] = _floats(kept["sum_sq"], np.float32)
     for name in PROPERTIES:
-        column = kept.get(name) or [None] * len(frame)
-        values = [np.nan if v is None else float(v) for v in column]
-        frame[name] = np.array(values, dtype=np.float64)
+        frame[name] = _floats(kept[name], np.float64)
     if dataset is not None:
-        _add_manifest_columns(frame, kept["index"], dataset)
+        _add_manifest_columns(frame, kept["index"].to_numpy(), dataset)
     return frame, failures
+
+
+def _rows_of(column: pa.ChunkedArray, dtype: type[np.generic]) -> np.ndarray:
+    """A list column whose lists all have the same length (top-k) as an n x k array."""
+    values = pc.list_flatten(column).to_numpy(zero_copy_only=False).astype(dtype)
+    return values.reshape(len(column), -1) if len(column) else values.reshape(0, 0)
+
+
+def _floats(column: pa.ChunkedArray, dtype: type[np.generic]) -> np.ndarray:
+    """A numeric or boolean column as floats, nulls as NaN."""
+    as_float = pc.cast(column, pa.float64())
+    return np.asarray(as_float.to_numpy(zero_copy_only=False), dtype=dtype)
+
+
+def _strings(column: pa.ChunkedArray) -> np.ndarray:
+    """A string column as an object array in which equal values are one Python string (a
+    corrupted run repeats each path and label 76 times)."""
+    values, where = _encoded(column)
+    return np.array(values, dtype=object)[where]
+
+
+def _encoded(column: pa.ChunkedArray) -> tuple[list[str | None], np.ndarray]:
+    """A string column's distinct values (None last, for nulls) and each row's index into
+    them."""
+    encoded = column.combine_chunks().dictionary_encode()
+    values = [*encoded.dictionary.to_pylist(), None]
+    return values, encoded.indices.fill_null(len(values) - 1).to_numpy()
+
+
+def _output_names(labels: LabelSpace, outputs: np.ndarray) -> np.ndarray:
+    """The class name of each model output index."""
+    distinct, where = np.unique(outputs, return_inverse=True)
+    names = np.array([labels.name_of(int(output)) for output in distinct], dtype=object)
+    return names[where.reshape(-1)]
 
 
 @dataclass
@@ -260,36 +290,35 @@ class Corrupted:
     setup: dict[str, Any]
 
 
-def split_variants(rows: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Store rows as (the images', their corrupted variants')."""
-    tags = rows.get("variant") or [None] * len(rows["sample_id"])
-    clean = [tag is None for tag in tags]
-
-    def kept(keep: list[bool]) -> dict[str, Any]:
-        return {
-            name: [v for v, k in zip(column, keep, strict=True) if k]
-            for name, column in rows.items()
-        }
-
-    return kept(clean), kept([not c for c in clean])
+def split_variants(rows: pa.Table) -> tuple[pa.Table, pa.Table]:
+    """Store rows as (the images', their corrupted variants'), without the columns that
+    scoring does not read (the sample ids are the largest)."""
+    rows = rows.drop_columns(["sample_id", "p_top1"])
+    if rows["variant"].null_count == len(rows):  # no corruptions: no copy
+        return rows, rows.slice(0, 0)
+    clean = pc.is_null(rows["variant"])
+    return rows.filter(clean), rows.filter(pc.invert(clean))
 
 
 def corrupted_of(
-    rows: dict[str, Any], labels: LabelSpace, failures: list[Failure], setup: dict[str, Any]
+    rows: pa.Table, labels: LabelSpace, failures: list[Failure], setup: dict[str, Any]
 ) -> Corrupted:
     """The variants' predictions table (``corruption``, ``severity`` columns added) from their
     store rows; ``failures``: the images that could not be read (their variants are not
     counted as failed)."""
     frame, _ = predictions_of(rows, labels)
-    tags = [tag for tag, error in zip(rows["variant"], rows["error"], strict=True) if not error]
-    pairs = [split_tag(tag) for tag in tags]
+    tags, where = _encoded(rows.filter(pc.is_null(rows["error"]))["variant"])
+    pairs = [split_tag(str(tag)) for tag in tags[:-1]]  # 75 at most; variant rows have one
     frame = frame.drop(columns=list(PROPERTIES))  # the image's, in the main predictions
-    frame.insert(1, CORRUPTION, [name for name, _ in pairs])
-    frame.insert(2, SEVERITY, np.array([level for _, level in pairs], dtype=np.int64))
+    names = np.array([name for name, _ in pairs], dtype=object)
+    frame.insert(1, CORRUPTION, names[where] if pairs else np.array([], dtype=object))
+    levels = np.array([level for _, level in pairs], dtype=np.int64)
+    frame.insert(2, SEVERITY, levels[where] if pairs else np.array([], dtype=np.int64))
     unreadable = {failure.file for failure in failures}
     failed: dict[tuple[str, int], int] = {}
-    for path, tag, error in zip(rows["path"], rows["variant"], rows["error"], strict=True):
-        if error and path not in unreadable:
+    errors = rows.filter(pc.is_valid(rows["error"]))
+    for path, tag in zip(errors["path"].to_pylist(), errors["variant"].to_pylist(), strict=True):
+        if path not in unreadable:
             key = split_tag(tag)
             failed[key] = failed.get(key, 0) + 1
     return Corrupted(frame, failed, setup)

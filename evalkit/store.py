@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -294,10 +293,10 @@ class PredictionCache:
             )
 
 
-def merged_rows(tables: Sequence[pa.Table]) -> dict[str, np.ndarray | list[Any]]:
-    """All shards' rows, in plan order (shards are read in order)."""
-    merged = pa.concat_tables([_with_schema(t) for t in tables]) if tables else SCHEMA.empty_table()
-    return {name: merged.column(name).to_pylist() for name in SCHEMA.names}
+def merged_table(tables: Sequence[pa.Table]) -> pa.Table:
+    """All shards' rows, in plan order (shards are read in order), with the store's columns
+    (as Arrow columns: a corrupted run has 76 rows per image, too many for Python objects)."""
+    return pa.concat_tables([_with_schema(t) for t in tables]) if tables else SCHEMA.empty_table()
 
 
 def _with_schema(table: pa.Table) -> pa.Table:

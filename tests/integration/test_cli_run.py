@@ -80,6 +80,20 @@ def test_strict_turns_unreadable_images_into_a_failure(
     assert not out.exists()
 
 
+def test_a_dataset_whose_images_all_fail_is_one_user_error(
+    imagenet_folder: Path, weight_files: dict[str, Path], tmp_path: Path
+) -> None:
+    """Every image unreadable: one line saying so, with and without corruptions (an internal
+    error before 0.6.6: no row was left to score)."""
+    files = sorted(p for p in imagenet_folder.rglob("*") if p.is_file())
+    for path in files:
+        path.write_bytes(b"")
+    weights = weight_files["resnet18"]
+    for extra in ((), ("--corruptions", "fog:1")):
+        done = run_with_weights("torchvision:resnet18", imagenet_folder, weights, *extra)
+        assert_user_error(done, f"{len(files)} of {len(files)} images failed", "no image could")
+
+
 def _torch_model_after_tensorflow(prelude: str, folder: Path, weights: Path) -> str:
     """Run ``prelude`` (which imports TensorFlow), then a torch model; print the output."""
     code = f"""{prelude}
