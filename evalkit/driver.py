@@ -24,9 +24,9 @@ from evalkit.errors import EvalkitError
 from evalkit.executors import Executor
 from evalkit.naming import display_name, slug
 from evalkit.options import EvalOptions
-from evalkit.plan import Plan, Shard
+from evalkit.plan import Plan, PlannedSample, Shard
 from evalkit.results import ExecutionInfo, ModelInfo, Runtime
-from evalkit.runner import ROW_COLUMNS, ShardWork
+from evalkit.runner import ShardWork
 from evalkit.store import (
     PredictionCache,
     RunStore,
@@ -34,6 +34,7 @@ from evalkit.store import (
     model_key,
     runtime_identity,
     shard_table,
+    with_shard_metadata,
 )
 from evalkit.timing import load_average
 
@@ -200,42 +201,52 @@ def _fill(
     return collected
 
 
-def _cached_rows(cache: PredictionCache, shard: Shard) -> dict[str, dict[str, Any]]:
+def _cached_rows(cache: PredictionCache, shard: Shard) -> dict[str, int]:
+    """The shard's samples that the cache holds: sample id -> cached row."""
     ids = [p.id for p in shard.samples]
     found = cache.lookup(ids, [p.target for p in shard.samples])
-    return {
-        sid: cache.row(where, ROW_COLUMNS) for sid, where in zip(ids, found, strict=True) if where
-    }
+    return {sid: row for sid, row in zip(ids, found, strict=True) if row is not None}
 
 
 def _commit(
     store: RunStore,
     cache: PredictionCache,
     shard: Shard,
-    hits: dict[str, dict[str, Any]],
+    hits: dict[str, int],
     evaluated: dict[str, list[Any]],
     timing: ShardTiming,
     cached: bool = False,
 ) -> pa.Table:
     """The shard's rows in plan order (cached and just evaluated), committed to the store."""
     fresh = {sid: i for i, sid in enumerate(evaluated.get("sample_id", []))}
-    columns = list(evaluated) if evaluated else list(ROW_COLUMNS)
-    rows: dict[str, list[Any]] = {name: [] for name in columns}
-    for planned in shard.samples:
-        if planned.id in fresh:
-            i = fresh[planned.id]
-            for name in columns:
-                rows[name].append(evaluated[name][i])
-        else:
-            here = {"index": planned.index, "path": planned.relative, "label": planned.sample.label}
-            row = hits[planned.id] | here
-            for name in columns:
-                rows[name].append(row.get(name))
-    table = shard_table(rows, shard, timing, store.key)
+    reused = [planned for planned in shard.samples if planned.id not in fresh]
+    parts = [shard_table(evaluated, shard, timing, store.key)] if evaluated else []
+    if reused:
+        parts.append(_as_planned(cache.take([hits[p.id] for p in reused]), reused, parts))
+    reused_at = iter(range(len(fresh), len(shard.samples)))
+    order = [fresh[p.id] if p.id in fresh else next(reused_at) for p in shard.samples]
+    rows = pa.concat_tables(parts).take(pa.array(order, type=pa.int64()))
+    table = with_shard_metadata(rows, shard, timing, store.key)
     store.commit(shard, table)
     if not cached:
         cache.add(table, f"{shard.key}-{store.key}")
     return table
+
+
+def _as_planned(rows: pa.Table, reused: Sequence[PlannedSample], fresh: list[pa.Table]) -> pa.Table:
+    """Cached rows with this plan's index, path and label (another run may have listed the
+    same file elsewhere), and the fresh rows' columns (output vectors: none cached)."""
+    planned = {
+        "index": pa.array([p.index for p in reused], type=pa.int64()),
+        "path": pa.array([p.relative for p in reused], type=pa.string()),
+        "label": pa.array([p.sample.label for p in reused], type=pa.string()),
+    }
+    for name, values in planned.items():
+        rows = rows.set_column(rows.schema.get_field_index(name), name, values)
+    for column in fresh[0].schema if fresh else ():
+        if column.name not in rows.column_names:
+            rows = rows.append_column(column, pa.nulls(len(rows), column.type))
+    return rows
 
 
 def _interrupted(

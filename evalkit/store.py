@@ -18,7 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from evalkit.errors import EvalkitError
@@ -139,12 +141,17 @@ def write_table(table: pa.Table, target: Path) -> None:
 
 
 def shard_table(rows: dict[str, Any], shard: Shard, timing: ShardTiming, run: str) -> pa.Table:
-    """A shard's rows as a table, with what identifies it in the schema metadata."""
+    """A shard's rows (columns of values) as a table, with what identifies it in the schema
+    metadata."""
     schema = SCHEMA.append(LOGITS) if "logits" in rows else SCHEMA
+    return with_shard_metadata(pa.Table.from_pydict(rows, schema=schema), shard, timing, run)
+
+
+def with_shard_metadata(table: pa.Table, shard: Shard, timing: ShardTiming, run: str) -> pa.Table:
+    """``table`` with what identifies the shard it holds in its schema metadata."""
     meta = {"shard": shard.number, "key": shard.key, "run": run, "n": len(shard.samples)}
     meta["timing"] = timing.to_dict()
-    schema = schema.with_metadata({META_KEY: json.dumps(meta).encode()})
-    return pa.Table.from_pydict(rows, schema=schema)
+    return table.replace_schema_metadata({META_KEY: json.dumps(meta).encode()})
 
 
 def read_shard(path: Path, shard: Shard, run: str) -> tuple[pa.Table | None, str]:
@@ -255,35 +262,33 @@ class PredictionCache:
 
     def __init__(self, folder: Path | None) -> None:
         self.folder = folder
-        self._rows: dict[tuple[str, int], tuple[int, int]] = {}
+        self._rows: dict[tuple[str, int], int] = {}  # -> row of the cached rows together
         self._tables: list[pa.Table] = []
+        self._merged: pa.Table | None = None
 
     def load(self) -> None:
         if self.folder is None or not self.folder.is_dir():
             return
+        done = 0
         for file in sorted(self.folder.glob("*.parquet")):
             try:
-                table = pq.read_table(file)
-            except (OSError, pa.ArrowException):
+                table = _with_schema(pq.read_table(file))
+            except (OSError, TypeError, ValueError, pa.ArrowException):
                 continue  # a broken cache file is only a miss
-            ok = [e is None for e in table.column("error").to_pylist()]
-            number = len(self._tables)
+            ids, targets = table.column("sample_id").to_pylist(), table.column("target").to_pylist()
+            for row in np.flatnonzero(pc.is_null(table.column("error")).to_numpy(False)):
+                self._rows[(ids[row], int(targets[row]))] = done + int(row)
             self._tables.append(table)
-            ids, targets = table.column("sample_id").to_pylist(), table.column("target")
-            for row, (sid, target, good) in enumerate(
-                zip(ids, targets.to_pylist(), ok, strict=True)
-            ):
-                if good:
-                    self._rows[(sid, int(target))] = (number, row)
+            done += len(table)
 
-    def lookup(self, ids: Sequence[str], targets: Sequence[int]) -> list[tuple[int, int] | None]:
+    def lookup(self, ids: Sequence[str], targets: Sequence[int]) -> list[int | None]:
         return [self._rows.get((sid, int(t))) for sid, t in zip(ids, targets, strict=True)]
 
-    def row(self, where: tuple[int, int], columns: Sequence[str]) -> dict[str, Any]:
-        table, row = self._tables[where[0]], where[1]
-        return {
-            name: table.column(name)[row].as_py() for name in columns if name in table.column_names
-        }
+    def take(self, rows: Sequence[int]) -> pa.Table:
+        """The cached rows at ``rows`` (from :meth:`lookup`), with the store's columns."""
+        if self._merged is None:
+            self._merged = pa.concat_tables(self._tables) if self._tables else SCHEMA.empty_table()
+        return self._merged.take(pa.array(rows, type=pa.int64()))
 
     def add(self, table: pa.Table, name: str) -> None:
         if self.folder is not None:

@@ -39,8 +39,12 @@ def test_run_cache_rescore_and_gate(demo: tuple[dict[str, str], Path], tmp_path:
         "run", *common, "--corruptions", "noise,contrast:1,5,3", "--out", again, env=cache
     )
     assert done.returncode == 0, done.stderr
-    execution = json.loads((again / "results.json").read_text())["runs"][0]["execution"]
+    stored_again = json.loads((again / "results.json").read_text())["runs"][0]
+    execution = stored_again["execution"]
     assert execution["cached"] == 30 * 9 and execution["evaluated"] == 30 * 4  # severity 3 only
+    mixed = pd.read_csv(again / stored_again["robustness"]["predictions_file"])
+    from_cache = mixed[mixed["severity"] != 3].reset_index(drop=True)
+    pd.testing.assert_frame_equal(from_cache, corrupted)  # cached rows, in plan order
 
     done = run_cli("rescore", first)
     assert done.returncode == 0, done.stderr

@@ -170,6 +170,9 @@ def test_cache_evaluates_only_what_changed(
     for image in sorted((data / "5").glob("*.png"))[:20]:
         image.unlink()
     assert counts() == (0, 530)  # files removed: nothing to evaluate
+    result = evalkit.evaluate(models["torch"], data, **options)
+    on_disk = sorted(str(p.relative_to(data)) for p in data.glob("*/*.png"))
+    assert sorted(result.predictions["path"]) == on_disk  # cached rows, as this plan lists them
     changed = _degraded(models["torch"], tmp_path / "changed")
     assert counts(changed) == (530, 0)  # other weights: the cache does not apply
 
