@@ -137,7 +137,7 @@ def run_with(executor: Executor, dataset: Dataset, options: EvalOptions) -> RunR
     with store_folder(options, model.id) as folder:
         collected = collect(executor, plan, model, executor.runtime(), options, folder)
         rows, variant_rows = split_variants(merged_table(collected.tables))
-        collected.tables = []  # what scoring reads is in the split (76 rows an image corrupted)
+        collected.tables = []  # scoring reads the split (a corrupted run: 76 rows an image)
         read = predictions_of(fill_properties(rows, plan, options), labels, dataset)
         try:
             _check_failures(read[1], len(dataset), options.strict)

@@ -234,8 +234,8 @@ def _commit(
 
 
 def _as_planned(rows: pa.Table, reused: Sequence[PlannedSample], fresh: list[pa.Table]) -> pa.Table:
-    """Cached rows with this plan's index, path and label (another run may have listed the
-    same file elsewhere), and the fresh rows' columns (output vectors: none cached)."""
+    """Cached rows with this plan's index (files added or removed since move it), path and
+    label, and the fresh rows' columns (output vectors: none are cached)."""
     planned = {
         "index": pa.array([p.index for p in reused], type=pa.int64()),
         "path": pa.array([p.relative for p in reused], type=pa.string()),

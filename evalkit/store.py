@@ -273,11 +273,10 @@ class PredictionCache:
         for file in sorted(self.folder.glob("*.parquet")):
             try:
                 table = _with_schema(pq.read_table(file))
+                found = _cached_keys(table, done)
             except (OSError, TypeError, ValueError, pa.ArrowException):
                 continue  # a broken cache file is only a miss
-            ids, targets = table.column("sample_id").to_pylist(), table.column("target").to_pylist()
-            for row in np.flatnonzero(pc.is_null(table.column("error")).to_numpy(False)):
-                self._rows[(ids[row], int(targets[row]))] = done + int(row)
+            self._rows |= found
             self._tables.append(table)
             done += len(table)
 
@@ -296,6 +295,13 @@ class PredictionCache:
                 table.select([f.name for f in table.schema if f.name != "logits"]),
                 self.folder / f"{name}.parquet",
             )
+
+
+def _cached_keys(table: pa.Table, start: int) -> dict[tuple[str, int], int]:
+    """(sample id, target) -> row (counted from ``start``) of a cache file's usable rows."""
+    ids, targets = table["sample_id"].to_pylist(), table["target"].to_pylist()
+    usable = np.flatnonzero(pc.is_null(table["error"]).to_numpy(zero_copy_only=False))
+    return {(ids[row], int(targets[row])): start + row for row in usable.tolist()}
 
 
 def merged_table(tables: Sequence[pa.Table]) -> pa.Table:
