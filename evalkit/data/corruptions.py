@@ -769,11 +769,21 @@ def _brightness(image: np.ndarray, severity: int, rng: np.random.Generator) -> n
 
 def _contrast(image: np.ndarray, severity: int, rng: np.random.Generator) -> np.ndarray:
     factor = CONTRAST[severity - 1]
-    means = image.mean(axis=(0, 1))  # float64, per channel
+    means = _channel_means(image)
     out = image.astype(np.float32)
     out *= np.float32(factor)
     out += (means * (1.0 - factor)).astype(np.float32)  # (x - mean) * c + mean
     return _floor_uint8(out)
+
+
+def _channel_means(image: np.ndarray) -> np.ndarray:
+    """``image.mean(axis=(0, 1))`` of a uint8 HxWx3 image, bit for bit: the integer sum of each
+    plane (exact), divided by the pixel count, as NumPy's float64 mean of integers comes out.
+    NumPy's strided mean over the two leading axes took 0.74 ms of contrast's 1.07 ms (224 crop);
+    this takes 0.09."""
+    sums = _planes(image).reshape(3, -1).sum(axis=1, dtype=np.int64)
+    means: np.ndarray = sums / float(image.shape[0] * image.shape[1])
+    return means
 
 
 def _affine_warp(planes: np.ndarray, jitter: float, rng: np.random.Generator) -> np.ndarray:

@@ -25,6 +25,7 @@ from evalkit.analysis.robustness import (
     relative_corruption_errors,
     relative_mce,
 )
+from evalkit.data import corruptions
 from evalkit.data.corruptions import (
     CORRUPTIONS,
     GROUPS,
@@ -313,6 +314,16 @@ def test_contrast_by_hand() -> None:
     np.testing.assert_array_equal(out[:, :, 2], 77)
     out5 = corrupt(image, "contrast", 5, seed=0)  # factor 0.05: 100 + 0.05 * (-100) = 95
     np.testing.assert_array_equal(out5[:, :, 0], [[95, 100], [105, 100]])
+
+
+def test_contrast_channel_means_are_numpys_mean_bit_for_bit() -> None:
+    rng = np.random.default_rng(11)
+    for shape in ((1, 1, 3), (224, 224, 3), (375, 500, 3), (1200, 1600, 3)):
+        image = rng.integers(0, 256, shape, dtype=np.uint8)
+        expected = image.mean(axis=(0, 1))
+        np.testing.assert_array_equal(corruptions._channel_means(image), expected)
+    bright = np.full((4096, 4097, 3), 255, dtype=np.uint8)  # sums above 2**32
+    np.testing.assert_array_equal(corruptions._channel_means(bright), [255.0, 255.0, 255.0])
 
 
 def test_fog_range_on_a_flat_image() -> None:
