@@ -32,8 +32,8 @@ from evalkit.store import (
     RunStore,
     ShardTiming,
     model_key,
+    rows_table,
     runtime_identity,
-    shard_table,
     with_shard_metadata,
 )
 from evalkit.timing import load_average
@@ -219,12 +219,14 @@ def _commit(
 ) -> pa.Table:
     """The shard's rows in plan order (cached and just evaluated), committed to the store."""
     fresh = {sid: i for i, sid in enumerate(evaluated.get("sample_id", []))}
-    reused = [planned for planned in shard.samples if planned.id not in fresh]
-    parts = [shard_table(evaluated, shard, timing, store.key)] if evaluated else []
+    ids = [planned.id for planned in shard.samples]
+    reused = [i for i, sid in enumerate(ids) if sid not in fresh]
+    parts = [rows_table(evaluated)] if evaluated else []
     if reused:
-        parts.append(_as_planned(cache.take([hits[p.id] for p in reused]), reused, parts))
-    reused_at = iter(range(len(fresh), len(shard.samples)))
-    order = [fresh[p.id] if p.id in fresh else next(reused_at) for p in shard.samples]
+        taken = cache.take([hits[ids[i]] for i in reused])
+        parts.append(_as_planned(taken, [shard.samples[i] for i in reused], parts))
+    reused_at = iter(range(len(fresh), len(ids)))
+    order = [fresh[sid] if sid in fresh else next(reused_at) for sid in ids]
     rows = pa.concat_tables(parts).take(pa.array(order, type=pa.int64()))
     table = with_shard_metadata(rows, shard, timing, store.key)
     store.commit(shard, table)

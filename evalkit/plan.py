@@ -9,6 +9,7 @@ cache folder makes the next plan of the same files cost a ``stat`` each.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import os
 import sqlite3
@@ -91,9 +92,10 @@ class Shard:
     number: int
     samples: tuple[PlannedSample, ...]
 
-    @property
+    @functools.cached_property
     def key(self) -> str:
-        """A digest of the samples (and their targets) the shard holds, in order."""
+        """A digest of the samples (and their targets) the shard holds, in order (computed
+        once: every sample's id is hashed for it, and the store asks for it several times)."""
         digest = hashlib.sha256()
         for planned in self.samples:
             digest.update(f"{planned.id}\t{planned.target}\n".encode())

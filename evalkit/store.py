@@ -140,11 +140,9 @@ def write_table(table: pa.Table, target: Path) -> None:
     _fsync_dir(target.parent)
 
 
-def shard_table(rows: dict[str, Any], shard: Shard, timing: ShardTiming, run: str) -> pa.Table:
-    """A shard's rows (columns of values) as a table, with what identifies it in the schema
-    metadata."""
-    schema = SCHEMA.append(LOGITS) if "logits" in rows else SCHEMA
-    return with_shard_metadata(pa.Table.from_pydict(rows, schema=schema), shard, timing, run)
+def rows_table(rows: dict[str, Any]) -> pa.Table:
+    """Rows (columns of values) as a table of the store's columns (and output vectors)."""
+    return pa.Table.from_pydict(rows, schema=SCHEMA.append(LOGITS) if "logits" in rows else SCHEMA)
 
 
 def with_shard_metadata(table: pa.Table, shard: Shard, timing: ShardTiming, run: str) -> pa.Table:
