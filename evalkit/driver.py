@@ -224,10 +224,12 @@ def _commit(
     parts = [rows_table(evaluated)] if evaluated else []
     if reused:
         taken = cache.take([hits[ids[i]] for i in reused])
-        parts.append(_as_planned(taken, [shard.samples[i] for i in reused], parts))
+        parts.append(_as_planned(taken, [shard.samples[i] for i in reused]))
     reused_at = iter(range(len(fresh), len(ids)))
     order = [fresh[sid] if sid in fresh else next(reused_at) for sid in ids]
-    rows = pa.concat_tables(parts).take(pa.array(order, type=pa.int64()))
+    # (cached rows have no output vectors: promoting fills that column with nulls)
+    together = pa.concat_tables(parts, promote_options="default")
+    rows = together.take(pa.array(order, type=pa.int64()))
     table = with_shard_metadata(rows, shard, timing, store.key)
     store.commit(shard, table)
     if not cached:
@@ -235,9 +237,9 @@ def _commit(
     return table
 
 
-def _as_planned(rows: pa.Table, reused: Sequence[PlannedSample], fresh: list[pa.Table]) -> pa.Table:
+def _as_planned(rows: pa.Table, reused: Sequence[PlannedSample]) -> pa.Table:
     """Cached rows with this plan's index (files added or removed since move it), path and
-    label, and the fresh rows' columns (output vectors: none are cached)."""
+    label."""
     planned = {
         "index": pa.array([p.index for p in reused], type=pa.int64()),
         "path": pa.array([p.relative for p in reused], type=pa.string()),
@@ -245,9 +247,6 @@ def _as_planned(rows: pa.Table, reused: Sequence[PlannedSample], fresh: list[pa.
     }
     for name, values in planned.items():
         rows = rows.set_column(rows.schema.get_field_index(name), name, values)
-    for column in fresh[0].schema if fresh else ():
-        if column.name not in rows.column_names:
-            rows = rows.append_column(column, pa.nulls(len(rows), column.type))
     return rows
 
 

@@ -307,7 +307,7 @@ def corrupted_of(
     store rows; ``failures``: the images that could not be read (their variants are not
     counted as failed)."""
     frame, _ = predictions_of(rows, labels)
-    tags, where = _encoded(rows.filter(pc.is_null(rows["error"]))["variant"])
+    tags, where = _encoded(rows["variant"].filter(pc.is_null(rows["error"])))  # the kept rows
     pairs = [split_tag(str(tag)) for tag in tags[:-1]]  # 75 at most; variant rows have one
     frame = frame.drop(columns=list(PROPERTIES))  # the image's, in the main predictions
     names = np.array([name for name, _ in pairs], dtype=object)
