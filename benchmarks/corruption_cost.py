@@ -1,18 +1,29 @@
 """What ``--corruptions imagenet-c`` costs against the run without it (docs/robustness.md).
 
-    python benchmarks/corruption_cost.py [--model torchvision:resnet50] [--images 16]
-        [--clean-images 64] [--repeats 3] [--corruptions imagenet-c] [--protocol jpeg]
+    python benchmarks/corruption_cost.py [--model torchvision:resnet50] [--pairs 32]
+        [--clean-images 512] [--images 16] [--repeats 1] [--corruptions imagenet-c]
+        [--protocol jpeg]
 
-Runs of the model (untrained weights, no prediction cache) on ImageNet-sized JPEGs, in
-``--repeats`` pairs: a clean run over ``--clean-images`` images (several batches, so reading and
-decoding overlap the model as in any real run), whose seconds per image are the base work, then
-a run of the first ``--images`` of them with corruptions. A pair's two runs are next to each
-other in time, because this machine's speed drifts by a few percent over minutes. It counts the
-image files read (once per image in both: the variants are made from the decoded image in
-memory) and checks the budget: the V variants of an image should cost at most V times its base
-work (wall(corrupted) - n * base <= V * n * base), on the median of the pairs. The per-stage
-seconds show where the time goes (the corruptions themselves run in the decode threads), and
-the last lines time each corruption on one 224x224 crop, per severity.
+The budget: the V variants of an image cost at most V times its base work, the seconds a clean
+run spends on that image. Model runs use untrained weights, ImageNet-sized JPEGs (500x375),
+batch 16 and no prediction cache.
+
+1. The verdict, interleaved: the model is loaded once and evaluates one stream of shards that
+   alternate between a clean block (1+V images of the clean set, as a clean run evaluates them)
+   and a corrupted block (one image with its V copies: also 1+V inputs, in the same batches),
+   in ABBA order, so that the loading which runs ahead across a block's end is charged to both
+   kinds alike. A pair's two blocks are seconds apart, so the machine's drift (a few percent
+   over minutes) cancels; each of ``--pairs`` pairs gives copies / base work = (corrupted -
+   base) / base with base = clean / (1+V). It prints the median of the pairs with a 95%
+   bootstrap interval and whether the budget holds: under (the interval below V), over (the
+   interval above V), or within the measurement's resolution.
+2. End to end: ``--repeats`` pairs of whole ``evalkit.evaluate`` runs, a clean run of
+   ``--clean-images`` images, then ``--images`` of them with corruptions. It counts the image
+   files read (once per image in both: the variants are made from the decoded image in memory),
+   prints the same ratio for whole runs (whose minutes apart make it drift by several x) and the
+   per-stage seconds (the corruptions run in the decode threads).
+3. The CPU per model input outside the model (a clean image against a copy), and each
+   corruption's milliseconds on one 224x224 crop, per severity.
 """
 
 from __future__ import annotations
@@ -21,6 +32,7 @@ import argparse
 import dataclasses
 import itertools
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,9 +46,87 @@ from evalkit.corruption_spec import SEVERITIES, CorruptionSet, parse_corruptions
 from evalkit.data.corruptions import corrupt
 from evalkit.data.datasets import load_dataset
 from evalkit.demo import cache_root
-from evalkit.plan import plan_run, variants_of
+from evalkit.options import EvalOptions
+from evalkit.plan import PlannedSample, Shard, plan_run, variants_of
 from evalkit.preprocess import IMAGENET_MEAN, IMAGENET_STD, ImageTransform
-from evalkit.runner import load_group
+from evalkit.registry import load_model
+from evalkit.runner import ShardWork, load_group, run_shards
+from evalkit.tuning import tune
+
+BATCH = 16
+
+
+def interleaved_ratios(
+    model: str, data: Path, weights: Path, chosen: CorruptionSet, protocol: str, pairs: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per pair of blocks (the first, which holds the warm-up, dropped): what an image's copies
+    cost over its base work, and the seconds per input of the clean and the corrupted block."""
+    options = EvalOptions(weights={model: str(weights)}, batch_size=BATCH)
+    adapter = load_model(model, options)
+    tune(adapter, options)  # the layout, as a run's executor chooses it
+    dataset = load_dataset(data)
+    targets = [0] * len(dataset.classes)
+    variants = variants_of(chosen, protocol, 0)
+    clean, copies = (
+        [planned for shard in plan.shards for planned in shard.samples]
+        for plan in (
+            plan_run(dataset, targets, images_per_shard=BATCH),
+            plan_run(dataset, targets, images_per_shard=BATCH, variants=variants),
+        )
+    )
+    blocks = alternating_blocks(clean, copies, 1 + len(variants), pairs + 1)
+    works = [ShardWork(block, block.samples) for _, block in blocks]
+    seconds, last = [], time.perf_counter()
+    for _ in run_shards(adapter, works, batch_size=BATCH, warmup=1):
+        now = time.perf_counter()  # one stream: a block's seconds are the gap to the last one
+        seconds.append(now - last)
+        last = now
+    return pair_ratios([kind for kind, _ in blocks], seconds, 1 + len(variants))
+
+
+def pair_ratios(
+    kinds: Sequence[str], seconds: Sequence[float], size: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """From the blocks' kinds and seconds, in pairs, the first pair dropped: what the copies of
+    the corrupted block's image cost over its base work (a clean block's seconds per image),
+    and each pair's seconds per input of the clean and of the corrupted block."""
+    per_input = np.asarray(seconds, dtype=float).reshape(-1, 2)[1:] / size
+    clean_first = np.asarray(kinds).reshape(-1, 2)[1:, 0] == "clean"
+    clean_s = np.where(clean_first, per_input[:, 0], per_input[:, 1])
+    corrupted_s = np.where(clean_first, per_input[:, 1], per_input[:, 0])
+    ratios = (corrupted_s * size - clean_s) / clean_s  # less the image's own clean input
+    return ratios, clean_s, corrupted_s
+
+
+def alternating_blocks(
+    clean: Sequence[PlannedSample], corrupted: Sequence[PlannedSample], size: int, pairs: int
+) -> list[tuple[str, Shard]]:
+    """``pairs`` pairs of shards of ``size`` inputs each: clean images (cycling through the
+    clean set) and one image with its copies, in ABBA order."""
+    cycle = itertools.cycle(clean)
+    blocks: list[tuple[str, Shard]] = []
+    for pair in range(pairs):
+        image = corrupted[pair * size : (pair + 1) * size]
+        both = [("clean", tuple(itertools.islice(cycle, size))), ("corrupted", tuple(image))]
+        for kind, items in both if pair % 2 == 0 else both[::-1]:
+            blocks.append((kind, Shard(len(blocks), items)))
+    return blocks
+
+
+def bootstrap_median(values: np.ndarray, draws: int = 4000) -> tuple[float, float]:
+    """A 95% percentile-bootstrap interval of the median (seeded)."""
+    rng = np.random.default_rng(0)
+    medians = np.median(rng.choice(values, (draws, len(values))), axis=1)
+    low, high = np.percentile(medians, [2.5, 97.5])
+    return float(low), float(high)
+
+
+def verdict(low: float, high: float, limit: int) -> str:
+    if high < limit:
+        return f"under the limit of {limit}x"
+    if low > limit:
+        return f"OVER the limit of {limit}x"
+    return f"within the measurement's resolution of the limit of {limit}x"
 
 
 def counted_run(model: str, data: Path, weights: Path, **options: Any) -> tuple[Any, float, int]:
@@ -53,7 +143,7 @@ def counted_run(model: str, data: Path, weights: Path, **options: Any) -> tuple[
     evalkit.runner.read_image_file = reading
     try:
         run = evalkit.evaluate(
-            model, data, weights={model: str(weights)}, cache=False, batch_size=16, **options
+            model, data, weights={model: str(weights)}, cache=False, batch_size=BATCH, **options
         )
         stages = run.timing.stages_s or {}
         return run, stages["wall"] - stages.get("warmup", 0.0), reads
@@ -80,39 +170,23 @@ def corruption_ms(name: str, repeats: int = 3) -> list[float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="torchvision:resnet50")
+    parser.add_argument("--pairs", type=int, default=32)
+    parser.add_argument("--clean-images", type=int, default=512)
     parser.add_argument("--images", type=int, default=16)
-    parser.add_argument("--clean-images", type=int, default=64)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--corruptions", default="imagenet-c")
     parser.add_argument("--protocol", default="jpeg", choices=("jpeg", "memory"))
     args = parser.parse_args()
     root = cache_root(None).parent / "bench-v1"
-    clean_images = max(args.clean_images, args.images)
     weights = untrained_weights(args.model, root / "weights")
     chosen = parse_corruptions(args.corruptions)
     variants = len(chosen.pairs())
-    clean_data = synthetic_imagefolder(root, clean_images)
-    data = synthetic_imagefolder(root, args.images)  # the first images of the clean set
-    options = {"corruptions": args.corruptions, "corruption_protocol": args.protocol}
+    clean_data = synthetic_imagefolder(root, max(args.clean_images, args.images, args.pairs + 1))
     print(f"{args.model}, JPEGs 500x375, {variants} variants per image ({chosen.spec})")
-    ratios = []
-    for pair in range(1, args.repeats + 1):
-        clean, clean_s, clean_reads = counted_run(args.model, clean_data, weights)
-        corrupted, corrupted_s, reads = counted_run(args.model, data, weights, **options)
-        base, n = clean_s / clean_images, corrupted.dataset.evaluated
-        extra = corrupted_s - n * base
-        ratios.append(extra / (n * base))
-        print(
-            f"  pair {pair}: clean {clean_images} images ({clean_reads} reads), "
-            f"{1000 * base:.1f} ms per image; with corruptions {n} images ({reads} reads, "
-            f"{reads / n:.2f} per image), {corrupted_s:.1f} s for {n * (1 + variants)} inputs, "
-            f"{1000 * extra / (n * variants):.1f} ms per variant: {ratios[-1]:.1f}x"
-        )
-    print(
-        f"  the variants cost {np.median(ratios):.1f}x the base work (median of {len(ratios)} "
-        f"pairs; limit {variants}x)"
-    )
-    for label, run in (("clean", clean), ("corrupted", corrupted)):
+    print_interleaved(args.model, clean_data, weights, chosen, args.protocol, args.pairs)
+    data = synthetic_imagefolder(root, args.images)  # the first images of the clean set
+    runs = end_to_end(args.model, clean_data, data, weights, args.repeats, args)
+    for label, run in zip(("clean", "corrupted"), runs, strict=True):
         stages = run.timing.stages_s or {}
         shown = ", ".join(f"{k} {v:.1f}" for k, v in stages.items() if k != "wall")
         print(f"  {label} stages (s), last pair: {shown}")
@@ -122,6 +196,48 @@ def main() -> None:
         f"copy {copy_ms:.1f} ms"
     )
     print_corruption_ms(chosen.corruptions)
+
+
+def print_interleaved(
+    model: str, data: Path, weights: Path, chosen: CorruptionSet, protocol: str, pairs: int
+) -> None:
+    """The verdict: the interleaved pairs' ratios, their median and its interval."""
+    variants = len(chosen.pairs())
+    ratios, clean_s, corrupted_s = interleaved_ratios(model, data, weights, chosen, protocol, pairs)
+    low, high = bootstrap_median(ratios)
+    print(
+        f"  interleaved, {len(ratios)} pairs of {1 + variants}-input blocks in one stream: "
+        f"{1000 * np.median(clean_s):.2f} ms per clean input, "
+        f"{1000 * np.median(corrupted_s):.2f} ms per input of an image with its copies"
+    )
+    print(f"    per pair: {' '.join(f'{r:.1f}' for r in ratios)}")
+    print(
+        f"  the variants cost {np.median(ratios):.2f}x the base work (median of {len(ratios)} "
+        f"pairs, 95% interval {low:.2f}-{high:.2f}): {verdict(low, high, variants)}"
+    )
+
+
+def end_to_end(
+    model: str, clean_data: Path, data: Path, weights: Path, repeats: int, args: Any
+) -> tuple[Any, Any]:
+    """Pairs of whole runs: the reads they make, and the ratio of whole runs (which drifts)."""
+    options = {"corruptions": args.corruptions, "corruption_protocol": args.protocol}
+    variants = len(parse_corruptions(args.corruptions).pairs())
+    clean = corrupted = None
+    for pair in range(1, repeats + 1):
+        clean, clean_s, clean_reads = counted_run(model, clean_data, weights)
+        corrupted, corrupted_s, reads = counted_run(model, data, weights, **options)
+        images = clean.dataset.evaluated
+        base, n = clean_s / images, corrupted.dataset.evaluated
+        extra = corrupted_s - n * base
+        print(
+            f"  whole runs, pair {pair}: clean {images} images ({clean_reads} reads), "
+            f"{1000 * base:.1f} ms per image; with corruptions {n} images ({reads} reads, "
+            f"{reads / n:.2f} per image), {corrupted_s:.1f} s for {n * (1 + variants)} inputs, "
+            f"{1000 * extra / (n * variants):.1f} ms per variant: {extra / (n * base):.1f}x"
+        )
+    assert clean is not None and corrupted is not None, "--repeats must be at least 1"
+    return clean, corrupted
 
 
 def input_ms(data: Path, chosen: CorruptionSet, protocol: str) -> tuple[float, float]:

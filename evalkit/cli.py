@@ -602,6 +602,14 @@ def cmd_dupes(args: argparse.Namespace) -> int:
         raise EvalkitError(
             f"--max-distance must be 0 to {dupes.MAX_DISTANCE_LIMIT} bits, got {distance}"
         )
+    if args.limit < 0:
+        raise EvalkitError(f"--limit is the number of pairs listed, 0 or more; got {args.limit}")
+    if args.other and Path(args.other).resolve() == Path(args.data).resolve():
+        print(
+            f"evalkit: note: {args.other} is {args.data}; listing the duplicates within it",
+            file=sys.stderr,
+        )
+        args.other = None  # not every file paired with itself
     root_a, files_a = image_files(args.data)
     root_b, files_b = image_files(args.other) if args.other else (None, None)
     hashes_a = dupes.hash_images(files_a)

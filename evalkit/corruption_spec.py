@@ -113,6 +113,7 @@ def _severities(levels: str, text: str) -> tuple[int, ...]:
         values = set()
     if not values or not values <= set(SEVERITIES):
         raise EvalkitError(
-            f"--corruptions {text!r}: severities are 1 to 5, comma-separated (imagenet-c:1,3,5)"
+            f"--corruptions {text!r}: severities are 1 to 5, comma-separated, after a single "
+            "colon at the end, and apply to every corruption named (imagenet-c:1,3,5; fog,noise:2)"
         )
     return tuple(sorted(values))

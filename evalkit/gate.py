@@ -228,6 +228,13 @@ class Gate:
                 f"  flipped: {c.worse} samples newly wrong, {c.better} newly right (n={c.n}); "
                 f"one-sided exact McNemar p={c.p_value:.3g} < alpha {c.alpha:g}",
             ]
+        else:  # what regressed is elsewhere: overall top-1 for scale (a slice drop hides in it)
+            lines.append(
+                f"  top-1: baseline {100 * c.baseline_top1:.2f}% -> current "
+                f"{100 * c.current_top1:.2f}% ({100 * c.delta:+.2f} points, n={c.n}; "
+                f"{c.worse} newly wrong, {c.better} newly right; McNemar p={c.p_value:.3g}): "
+                "not a regression on its own"
+            )
         lines += [  # top-1 is spelled out above
             f"  {check.summary()}"
             for check in c.checks

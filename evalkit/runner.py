@@ -168,15 +168,22 @@ def prefetch(
     fn: Callable[[int, T], R],
     items: Iterable[T],
     depth: int,
+    size: Callable[[T], int] = lambda _: 1,
+    least: int = 1,
 ) -> Iterator[R]:
-    """Results of ``fn`` over ``items`` in order, keeping ``depth`` of them in flight."""
-    pending: deque[Future[R]] = deque()
+    """Results of ``fn`` over ``items`` in order, keeping items whose ``size`` adds up to
+    ``depth``, and at least ``least`` items, in flight (the one awaited included)."""
+    pending: deque[tuple[Future[R], int]] = deque()
+    in_flight = 0
     for index, item in enumerate(items):
-        pending.append(pool.submit(fn, index, item))
-        if len(pending) >= depth:
-            yield pending.popleft().result()
+        pending.append((pool.submit(fn, index, item), size(item)))
+        in_flight += pending[-1][1]
+        while in_flight >= depth and len(pending) >= least:
+            future, done = pending.popleft()
+            in_flight -= done
+            yield future.result()
     while pending:
-        yield pending.popleft().result()
+        yield pending.popleft()[0].result()
 
 
 def checked_predict(adapter: ModelAdapter, inputs: np.ndarray) -> np.ndarray:
@@ -355,13 +362,16 @@ def run_shards(
     def load(index: int, task: _Task) -> list[Loaded]:
         return load_group(adapter.preprocess, to_input, task.items, source=task.image)
 
-    largest = max((len(task.items) for task in tasks), default=1)
-    depth = max(workers + 1, -(-(2 * batch_size + workers) // largest))
+    # two batches of model inputs (and a task per thread) ahead, counted in inputs: an image
+    # with its copies is a task of up to a batch, a clean image one input, and a partly cached
+    # corrupted run mixes both
+    depth, least = 2 * batch_size + workers, workers + 1
     # the corruptions' NumPy/SciPy BLAS calls run in several decode threads beside the model:
     # one BLAS thread each, or their thread pools oversubscribe the cores (4x slower measured)
     blas = threadpool_limits(1, user_api="blas") if corrupted else nullcontext()
     with blas, ThreadPoolExecutor(workers, thread_name_prefix="evalkit-load") as pool:
-        stream = _waited(prefetch(pool, load, tasks, depth=depth))
+        inputs = prefetch(pool, load, tasks, depth, lambda task: len(task.items), least)
+        stream = _waited(inputs)
         state = _Stream(adapter, batch_size, warmup, store_logits, worker, label_subset)
         for task, (loaded, waited) in zip(tasks, stream, strict=True):
             yield from state.add(task.work, task.items, loaded, waited)

@@ -91,7 +91,10 @@ def grouping_of(frame: pd.DataFrame, name: str, bins: int) -> Grouping:
         return found
     if meta_column(name) not in frame.columns:
         raise EvalkitError(_unknown_column(name, frame).replace("--slice-by ", "slice:", 1))
-    return column_grouping(name, frame[meta_column(name)], bins)
+    try:
+        return column_grouping(name, frame[meta_column(name)], bins)
+    except EvalkitError as error:  # say the option the user gave: the gate's, not --slice-by
+        raise EvalkitError(str(error).replace("--slice-by ", "slice:", 1)) from None
 
 
 def check_slice_columns(slice_by: Sequence[str], columns: Sequence[str]) -> None:

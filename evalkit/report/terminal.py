@@ -130,7 +130,10 @@ def segment_notes(runs: Sequence[RunResult], shown: int = 3) -> list[str]:
     lines = []
     for run in runs:
         weak = run.slices.weak_segments if run.slices is not None else None
-        if weak is None or not weak.segments:
+        if weak is None or not weak.tried:
+            continue
+        if not weak.segments:
+            lines.append(f"{run.id}: no weak segment among {weak.tried} slices tried")
             continue
         lines.append(
             f"{run.id}: {weak.significant} weak segment(s) among {weak.tried} slices tried "

@@ -68,7 +68,7 @@ def test_slices_weak_segments_exif_and_rescore(
     assert a["n"] + b["n"] == 540 and b["top1"]["value"] < a["top1"]["value"] - 0.1
     weak = run["slices"]["weak_segments"]
     assert any(s["slice"].startswith("camera=b") for s in weak["segments"]), weak
-    assert "weak segment" in again.stderr
+    assert "weak segment camera=b: top-1" in again.stderr
     html = (out / "report.html").read_text()
     assert 'id="slices"' in html and "camera=b" in html and "data:image/jpeg;base64" in html
     assert "Weak segments" in (out / "report.md").read_text()
@@ -150,3 +150,11 @@ def test_dupes_between_two_sets(demo: tuple[dict[str, str], Path], tmp_path: Pat
     assert "unreadable  x/broken.png" in done.stdout
     listed = json.loads(run_cli("dupes", train, test, "--json").stdout)
     assert {p["kind"] for p in listed["pairs"]} == {"exact", "near"}
+    same = run_cli("dupes", test, f"{test}/")  # the same set twice: not each file with itself
+    assert same.returncode == 0 and "listing the duplicates within it" in same.stderr
+    assert "pair among 40 images" in same.stdout or "pairs among 40 images" in same.stdout
+    refused = run_cli("dupes", train, test, "--limit", "-2")
+    assert refused.returncode == 2 and refused.stdout == "", refused.stdout
+    assert refused.stderr.strip().splitlines() == [
+        "evalkit: error: --limit is the number of pairs listed, 0 or more; got -2"
+    ]

@@ -61,8 +61,8 @@ def test_spec_parsing_and_canonical_text() -> None:
     assert len(parse_corruptions("imagenet-c:2").pairs()) == 15
     with pytest.raises(EvalkitError, match="did you mean gaussian_noise"):
         parse_corruptions("gausian_noise")
-    for bad in ("imagenet-c:0", "imagenet-c:6", "imagenet-c:x", "imagenet-c:"):
-        with pytest.raises(EvalkitError, match="severities are 1 to 5"):
+    for bad in ("imagenet-c:0", "imagenet-c:6", "imagenet-c:x", "imagenet-c:", "fog:3,noise"):
+        with pytest.raises(EvalkitError, match="severities are 1 to 5, comma-separated, after a"):
             parse_corruptions(bad)
     with pytest.raises(EvalkitError, match="corruption-protocol"):
         EvalOptions(corruptions="fog", corruption_protocol="png")
@@ -182,6 +182,35 @@ def test_an_image_split_into_tasks_is_read_and_decoded_once(
         np.testing.assert_array_equal(split.array, one.array)
     assert sum(x.decode_s > 0 for x in loaded) == 1  # counted once, by the task that decoded
     assert shared.users == 0 and shared.get(False)[2]  # the last task dropped the image
+
+
+def test_loading_runs_two_batches_of_inputs_ahead_whatever_the_task_sizes() -> None:
+    # a partly cached corrupted run mixes tasks of up to a batch (an image with its copies) and
+    # tasks of one input: the threads are kept two batches of inputs ahead either way, not a
+    # fixed number of tasks sized for the largest (which left the model waiting on 1-input tasks)
+    from evalkit.runner import prefetch
+
+    sizes = [16, 16, 12, *[1] * 60, 16, *[1] * 30]
+    submitted: list[int] = []
+
+    def load(index: int, size: int) -> int:
+        return index
+
+    def watched() -> list[int]:
+        for size in sizes:
+            submitted.append(size)
+            yield size
+
+    ahead = []  # (inputs, tasks) submitted and not yet handed out, and the newest one's size
+    with ThreadPoolExecutor(2) as pool:
+        for index in prefetch(pool, load, watched(), 34, lambda size: size, 3):
+            ahead.append((sum(submitted[index:]), len(submitted) - index, submitted[-1]))
+    assert len(ahead) == len(sizes)
+    before_the_end = ahead[: len(sizes) - 40]
+    assert all(inputs >= 34 and tasks >= 3 for inputs, tasks, _ in before_the_end)
+    # and no further ahead than that: without the newest task, there was not enough in flight
+    assert all(inputs - newest < 34 or tasks == 3 for inputs, tasks, newest in before_the_end)
+    assert [inputs for inputs, _, _ in ahead[:4]] == [44, 34, 34, 34]
 
 
 def test_unreadable_image_fails_with_its_variants(tmp_path: Path) -> None:

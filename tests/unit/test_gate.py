@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from evalkit.compare.baselines import baseline_name, data_label
+from evalkit.analysis.slices import meta_column
+from evalkit.compare.baselines import baseline_file, baseline_name, data_label
 from evalkit.errors import EvalkitError
-from evalkit.gate import Gate, GateRow, merge_rows
+from evalkit.gate import Entry, Gate, GateRow, merge_rows
 from evalkit.options import EvalOptions, GateOptions
 from evalkit.report.terminal import gate_markdown
+from evalkit.results import save_results
+from helpers import fake_run, hits_table
 
 
 def test_baseline_name_is_machine_independent() -> None:
@@ -66,3 +70,33 @@ def test_markdown_summary_is_a_table_and_escapes_pipes() -> None:
     assert lines[0] == "### evalkit"
     assert lines[2].startswith("| model | data | n | top-1 % [95% CI] |")
     assert lines[4] == ("| a\\|b | d | 10 | 90.00 [60.0, 98.0] | 100.00 | — | — | — | ok | 1.5 |")
+
+
+def test_a_slice_only_regression_names_the_slice_and_shows_overall_top1(tmp_path: Path) -> None:
+    # camera b loses 60 hits and camera a gains 60: top-1 is level, the slice gate fails, and
+    # the message says both (the overall line, then the slice with before/after and n)
+    classes = [f"c{i}" for i in range(10)]
+    camera = np.array(["a", "b"] * 500)
+    before = np.random.default_rng(0).random(1000) < 0.85
+    after = before.copy()
+    after[np.flatnonzero((camera == "b") & before)[:60]] = False
+    after[np.flatnonzero((camera == "a") & ~before)[:60]] = True
+    base, current = (
+        fake_run(
+            hits_table(hits, classes, **{meta_column("camera"): camera}), classes, model_id="m"
+        )
+        for hits in (before, after)
+    )
+    gate = Gate(GateOptions(baseline_dir=tmp_path, metrics=("top1", "slice:camera")))
+    entry = Entry("m--d", current, row("not gated", "t"))
+    gate._by_run[id(current)] = entry
+    save_results([base], baseline_file(tmp_path, entry.name).parent)
+    (message,) = gate.check(current).failures
+    lines = message.splitlines()
+    assert lines[0] == "accuracy regression: m on d"
+    assert (
+        lines[1].startswith("  top-1: baseline ") and "(+0.00 points, n=1000; 60 newly" in lines[1]
+    )
+    assert lines[1].endswith("not a regression on its own")
+    assert lines[2].startswith("  slices: 1 slice(s) dropped by >= 1 points")
+    assert lines[3].startswith("    slice camera=b: ") and "(n=500; 60 newly wrong" in lines[3]

@@ -15,7 +15,13 @@ from scipy.stats import false_discovery_control, fisher_exact
 
 from evalkit.analysis.guards import exif_rotation, label_shift, published_accuracy
 from evalkit.analysis.segments import lower_tail_p, weak_segments
-from evalkit.analysis.slices import column_grouping, groupings, meta_column, slice_table
+from evalkit.analysis.slices import (
+    column_grouping,
+    grouping_of,
+    groupings,
+    meta_column,
+    slice_table,
+)
 from evalkit.compare.baselines import compare_runs
 from evalkit.data.decode import decode_measured
 from evalkit.data.properties import PROPERTIES, ImageProperties, laplacian_variance
@@ -104,8 +110,10 @@ def test_manifest_columns_values_numbers_and_errors() -> None:
     assert camera.values == ("a", "b") and camera.missing == 100
     age = column_grouping("age", frame[meta_column("age")], 4)
     assert age.binning == "quantiles" and len(age.values) == 4
-    with pytest.raises(EvalkitError, match="300 distinct values"):
+    with pytest.raises(EvalkitError, match=r"^--slice-by id: the column has 300 distinct values"):
         column_grouping("id", frame[meta_column("id")], 4)
+    with pytest.raises(EvalkitError, match=r"^slice:id: the column has 300 distinct values"):
+        grouping_of(frame, "id", 4)  # a gate's column is named as the gate names it
     with pytest.raises(EvalkitError, match="did you mean camera"):
         groupings(frame, ("camra",), 4)
 
@@ -258,10 +266,31 @@ def test_exif_guard_lists_the_rotated_files() -> None:
 
 def test_rescored_adds_slices_to_a_stored_run(tmp_path: Path) -> None:
     hits = np.random.default_rng(8).random(600) < 0.9
-    frame = frame_of(hits, **{meta_column("site"): ["x", "y", "z"] * 200})
-    run = fake_run(frame, CLASSES, model_id="m")
+    columns = {meta_column("site"): ["x", "y", "z"] * 200, meta_column("camera"): ["a", "b"] * 300}
+    run = fake_run(frame_of(hits, **columns), CLASSES, model_id="m")
     assert run.slices is None
     again = rescored(run, slice_by=["site"], bins=3, min_size=50)
     assert again.slices is not None and [g.name for g in again.slices.groups] == ["site"]
     assert again.options is not None and again.options["slice_by"] == ["site"]
     assert again.metrics.top1.value == run.metrics.top1.value
+    # a second column is added to the first, not put in its place; a repeated one counts once
+    twice = rescored(again, slice_by=["camera", "site"])
+    assert twice.slices is not None and [g.name for g in twice.slices.groups] == ["site", "camera"]
+    assert twice.options is not None and twice.options["slice_by"] == ["site", "camera"]
+    assert twice.options["slice_bins"] == 3 and twice.options["min_slice_size"] == 50
+    kept = rescored(twice)
+    assert kept.slices is not None and [g.name for g in kept.slices.groups] == ["site", "camera"]
+
+
+def test_a_search_that_finds_no_weak_segment_says_so_in_the_terminal_and_markdown() -> None:
+    from evalkit.report.render import render_markdown
+    from evalkit.report.terminal import segment_notes
+
+    hits = np.random.default_rng(3).random(600) < 0.9  # no slice is worse than the rest
+    run = fake_run(frame_of(hits, **{meta_column("site"): ["x", "y"] * 300}), CLASSES)
+    run = rescored(run, slice_by=["site"], min_size=50)
+    assert run.slices is not None and run.slices.weak_segments is not None
+    tried = run.slices.weak_segments.tried
+    assert tried > 0 and not run.slices.weak_segments.segments
+    assert segment_notes([run]) == [f"{run.id}: no weak segment among {tried} slices tried"]
+    assert f"none of {tried} tried is significant" in render_markdown([run], None)
