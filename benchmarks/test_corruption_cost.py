@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from corruption_cost import alternating_blocks, bootstrap_median, pair_ratios, verdict
+from corruption_cost import alternating_runs, bootstrap_median, pair_ratios, verdict
 
 from evalkit.corruption_spec import parse_corruptions
 from evalkit.data.datasets import Sample
@@ -19,29 +19,27 @@ def planned(index: int, variant: Variant | None = None) -> PlannedSample:
     return PlannedSample(index, sample, f"{index}.jpg", 1, f"sha{index}", 0, variant)
 
 
-def test_blocks_alternate_abba_with_equal_sizes_and_one_image_per_corrupted_block() -> None:
+def test_runs_alternate_abba_with_equal_inputs_and_whole_images_with_their_copies() -> None:
     clean = [planned(i) for i in range(5)]
-    corrupted = [planned(i, v) for i in range(4) for v in (None, *FOG)]
-    blocks = alternating_blocks(clean, corrupted, 3, 4)
-    kinds = [kind for kind, _ in blocks]
-    assert kinds == ["clean", "corrupted", "corrupted", "clean"] * 2
-    assert [shard.number for _, shard in blocks] == list(range(8))
-    assert all(len(shard.samples) == 3 for _, shard in blocks)
-    images = [{p.index for p in shard.samples} for kind, shard in blocks if kind == "corrupted"]
-    assert images == [{0}, {1}, {2}, {3}]
-    cleans = [p.index for kind, shard in blocks if kind == "clean" for p in shard.samples]
-    assert cleans == [0, 1, 2, 3, 4, 0, 1, 2, 3, 4, 0, 1]  # cycling through the clean set
+    corrupted = [planned(i, v) for i in range(8) for v in (None, *FOG)]
+    runs = alternating_runs(clean, corrupted, 3, 2, 4)
+    assert [kind for kind, _ in runs] == ["clean", "corrupted", "corrupted", "clean"] * 2
+    assert all(len(items) == 6 for _, items in runs)
+    images = [[p.index for p in items] for kind, items in runs if kind == "corrupted"]
+    assert images == [[0, 0, 0, 1, 1, 1], [2, 2, 2, 3, 3, 3], [4] * 3 + [5] * 3, [6] * 3 + [7] * 3]
+    assert all(items[0].variant is None for kind, items in runs if kind == "corrupted")
+    cleans = [p.index for kind, items in runs if kind == "clean" for p in items]
+    assert cleans == [0, 1, 2, 3, 4] * 4 + [0, 1, 2, 3]  # cycling through the clean set
 
 
-def test_pair_ratios_charge_the_image_its_clean_input_and_drop_the_warm_up_pair() -> None:
-    # 1 + 75 inputs a block; a clean image costs 36 ms; the copies 35 ms each: 75 x 35/36
-    kinds = ["clean", "corrupted", "corrupted", "clean", "clean", "corrupted"]
-    clean, image = 76 * 0.036, 0.036 + 75 * 0.035
-    seconds = [9.0, 9.0, image, clean, clean, image]
-    ratios, clean_s, corrupted_s = pair_ratios(kinds, seconds, 76)
+def test_pair_ratios_charge_the_image_its_clean_input() -> None:
+    # 1 + 75 inputs an image; a clean image costs 36 ms; the copies 35 ms each: 75 x 35/36
+    kinds = ["clean", "corrupted", "corrupted", "clean"]
+    image = (0.036 + 75 * 0.035) / 76
+    ratios, clean_s, corrupted_s = pair_ratios(kinds, np.array([0.036, image, image, 0.036]), 76)
     np.testing.assert_allclose(ratios, [75 * 35 / 36] * 2)
     np.testing.assert_allclose(clean_s, [0.036, 0.036])
-    np.testing.assert_allclose(corrupted_s, [image / 76] * 2)
+    np.testing.assert_allclose(corrupted_s, [image] * 2)
 
 
 def test_verdict_needs_the_whole_interval_on_one_side() -> None:

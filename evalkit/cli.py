@@ -11,7 +11,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from evalkit import __version__
 from evalkit.corruption_spec import PROTOCOLS
@@ -364,8 +364,17 @@ def _add_bench(commands: argparse._SubParsersAction) -> None:
     bench.set_defaults(handler=cmd_bench)
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, with a usage error on one line: what is wrong and where the help is (the
+    sub-commands' parsers are of this class too)."""
+
+    def error(self, message: str) -> NoReturn:
+        program = self.prog.split()[0]  # "evalkit compare" -> "evalkit: error: …"
+        self.exit(2, f"{program}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="evalkit",
         description="Evaluate pretrained image classifiers (PyTorch, TensorFlow/Keras, ONNX, "
         "OpenVINO, TFLite, timm): accuracy with confidence intervals, per-class metrics, "

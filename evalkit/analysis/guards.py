@@ -34,8 +34,11 @@ def shifted_agreement(top1: np.ndarray, target: np.ndarray, remap: np.ndarray) -
     return float(np.mean(top1[inside] == remap[target[inside]])) if inside.any() else 0.0
 
 
-def remappings(num_outputs: int) -> dict[str, tuple[np.ndarray, str]]:
-    """Candidate mistaken mappings of output indices, each with the fix to suggest."""
+def remappings(
+    num_outputs: int, data_format: str | None = None
+) -> dict[str, tuple[np.ndarray, str]]:
+    """Candidate mistaken mappings of output indices, each with the fix to suggest (for data
+    read as ImageNet-V2 already, the mapping to fix is the model's)."""
     outputs = np.arange(num_outputs)
     text_order = np.array(sorted(range(num_outputs), key=str))
     numeric_of_text = np.empty(num_outputs, dtype=np.int64)
@@ -49,6 +52,11 @@ def remappings(num_outputs: int) -> dict[str, tuple[np.ndarray, str]]:
         "numeric order on the other: for ImageNet-V2 use --format imagenet-v2, else fix the "
         "manifest's labels or the class map"
     )
+    if data_format == "imagenet-v2":
+        order = (
+            "the data was read as ImageNet-V2 (folder N is output N) and the model's outputs "
+            "look numbered in text order (0, 1, 10, 100, …): fix the model's class map or labels"
+        )
     return {
         "shifted by +1": (np.minimum(outputs + 1, num_outputs - 1), background),
         "shifted by -1": (np.maximum(outputs - 1, 0), background),
@@ -57,8 +65,11 @@ def remappings(num_outputs: int) -> dict[str, tuple[np.ndarray, str]]:
     }
 
 
-def label_shift(predictions: pd.DataFrame, num_outputs: int) -> Guard:
-    """Warn when a systematic remapping of the targets explains the predictions far better."""
+def label_shift(
+    predictions: pd.DataFrame, num_outputs: int, data_format: str | None = None
+) -> Guard:
+    """Warn when a systematic remapping of the targets explains the predictions far better
+    (``data_format``: how the data was read, which decides the fix suggested)."""
     if predictions.empty or top_column(1) not in predictions:
         return Guard(check="label_shift", status="ok", message="no predictions to check")
     top1 = predictions[top_column(1)].to_numpy(np.int64)
@@ -66,7 +77,7 @@ def label_shift(predictions: pd.DataFrame, num_outputs: int) -> Guard:
     as_labelled = float(np.mean(top1 == target))
     found = {
         name: (shifted_agreement(top1, target, remap), fix)
-        for name, (remap, fix) in remappings(num_outputs).items()
+        for name, (remap, fix) in remappings(num_outputs, data_format).items()
         if not np.array_equal(remap, np.arange(num_outputs))
     }
     best = max(found, key=lambda name: found[name][0], default=None)
@@ -149,7 +160,7 @@ def published_accuracy(run: RunResult) -> Guard | None:
 def run_guards(run: RunResult) -> list[Guard]:
     """Every guard that applies to ``run``."""
     frame = run.predictions
-    guards = [label_shift(frame, run.model.label_space.num_outputs)]
+    guards = [label_shift(frame, run.model.label_space.num_outputs, run.dataset.format)]
     published = published_accuracy(run)
     if published is not None:
         guards.append(published)

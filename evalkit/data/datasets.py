@@ -87,7 +87,7 @@ def _make(
 ) -> Dataset:
     if not samples:
         raise EvalkitError(
-            f"no images found in {root} ({fmt}); expected files ending in "
+            f"no images found in {root} (read as {fmt}); expected files ending in "
             f"{', '.join(IMAGE_EXTENSIONS)}"
             + (
                 f" ({len(ignored)} other entries ignored, e.g. {_example(ignored)})"

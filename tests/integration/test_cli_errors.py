@@ -112,3 +112,17 @@ def test_bad_weights_flag_and_corrupt_weights(imagenet_folder: Path, tmp_path: P
         tmp_path / "out",
     )
     assert_user_error(done, "bad.pth is not a PyTorch weights file", "torch.save(")
+
+
+@pytest.mark.parametrize(
+    "args,fragments",
+    [
+        (["compare", "a.json", "b.json", "--gate", "foo"], ["unknown gate metric 'foo'"]),
+        (["run", "--model", "torchvision:resnet50"], ["required: --data"]),
+        (["bogus"], ["invalid choice: 'bogus'"]),
+    ],
+)
+def test_usage_errors_are_one_line_naming_the_help(args: list[str], fragments: list[str]) -> None:
+    # argparse's own errors too: no usage block before them, the command's --help named
+    command = "evalkit" if args[0] == "bogus" else f"evalkit {args[0]}"
+    assert_user_error(run_cli(*args), *fragments, f"(see {command} --help)")

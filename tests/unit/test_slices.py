@@ -239,6 +239,8 @@ def test_label_shift_by_one_and_text_order_are_flagged() -> None:
         and "text order" in guard.message
         and "imagenet-v2" in guard.message
     )
+    read_as_v2 = label_shift(renumbered, outputs, "imagenet-v2")  # the fix is the model's map
+    assert "--format" not in read_as_v2.message and "model's class map" in read_as_v2.message
     poor = frame.assign(top1=rng.integers(0, outputs, n))  # a bad model is not a shift
     assert label_shift(poor, outputs).status == "ok"
 
