@@ -233,7 +233,7 @@ class Gate:
                 f"  top-1: baseline {100 * c.baseline_top1:.2f}% -> current "
                 f"{100 * c.current_top1:.2f}% ({100 * c.delta:+.2f} points, n={c.n}; "
                 f"{c.worse} newly wrong, {c.better} newly right; McNemar p={c.p_value:.3g}): "
-                "not a regression on its own"
+                + ("not gated" if c.top1_regression else "not a regression on its own")
             )
         lines += [  # top-1 is spelled out above
             f"  {check.summary()}"

@@ -364,7 +364,7 @@ def run_shards(
 
     # two batches of model inputs (and a task per thread) ahead, counted in inputs: an image
     # with its copies is a task of up to a batch, a clean image one input, and a partly cached
-    # corrupted run mixes both
+    # corrupted run can mix both
     depth, least = 2 * batch_size + workers, workers + 1
     # the corruptions' NumPy/SciPy BLAS calls run in several decode threads beside the model:
     # one BLAS thread each, or their thread pools oversubscribe the cores (4x slower measured)
