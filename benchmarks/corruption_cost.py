@@ -14,10 +14,10 @@ batch 16 and no prediction cache.
    runs are seconds apart, so the machine's drift (a few percent over minutes) cancels; each
    of ``--pairs`` pairs (after one that warms up) gives copies / base work = (corrupted - base)
    / base, per image, with base the clean run's seconds per image. Each run fills its loading
-   pipeline from empty, as a whole run does once: about 15 ms more for copies (loaded in tasks
-   of up to a batch) than for clean images, which counts against the copies. It prints the
-   median of the pairs with a 95% bootstrap interval and whether the budget holds: under (the
-   interval below V), over (the interval above V), or within the measurement's resolution.
+   pipeline from empty, as a whole run does once: by estimate about 15 ms more for copies
+   (loaded in tasks of up to a batch) than for clean images, which counts against the copies.
+   It prints the median of the pairs with a 95% bootstrap interval and whether the budget
+   holds: under (the interval below V), over (above V), or within the measurement's resolution.
    (One stream whose shards alternate between the kinds reads 2-3% too low: at each change of
    kind the loading that runs ahead into the next shard is uneven.)
 2. End to end: ``--repeats`` pairs of whole ``evalkit.evaluate`` runs, a clean run of
