@@ -1,6 +1,6 @@
 """What ``--corruptions imagenet-c`` costs against the run without it (docs/robustness.md).
 
-    python benchmarks/corruption_cost.py [--model torchvision:resnet50] [--pairs 32]
+    python benchmarks/corruption_cost.py [--model torchvision:resnet50] [--pairs 24]
         [--clean-images 512] [--images 16] [--repeats 1] [--corruptions imagenet-c]
         [--protocol jpeg]
 
@@ -204,7 +204,7 @@ def main() -> None:
     print(f"{args.model}, JPEGs 500x375, {variants} variants per image ({chosen.spec})")
     print_interleaved(args.model, clean_data, weights, chosen, args.protocol, args.pairs)
     data = synthetic_imagefolder(root, args.images)  # the first images of the clean set
-    runs = end_to_end(args.model, clean_data, data, weights, args.repeats, args)
+    runs = end_to_end(args.model, clean_data, data, weights, chosen, args.protocol, args.repeats)
     for label, run in zip(("clean", "corrupted"), runs, strict=True):
         stages = run.timing.stages_s or {}
         shown = ", ".join(f"{k} {v:.1f}" for k, v in stages.items() if k != "wall")
@@ -238,11 +238,17 @@ def print_interleaved(
 
 
 def end_to_end(
-    model: str, clean_data: Path, data: Path, weights: Path, repeats: int, args: Any
+    model: str,
+    clean_data: Path,
+    data: Path,
+    weights: Path,
+    chosen: CorruptionSet,
+    protocol: str,
+    repeats: int,
 ) -> tuple[Any, Any]:
     """Pairs of whole runs: the reads they make, and the ratio of whole runs (which drifts)."""
-    options = {"corruptions": args.corruptions, "corruption_protocol": args.protocol}
-    variants = len(parse_corruptions(args.corruptions).pairs())
+    options = {"corruptions": chosen.spec, "corruption_protocol": protocol}
+    variants = len(chosen.pairs())
     clean = corrupted = None
     for pair in range(1, repeats + 1):
         clean, clean_s, clean_reads = counted_run(model, clean_data, weights)

@@ -613,14 +613,15 @@ def cmd_dupes(args: argparse.Namespace) -> int:
         )
     if args.limit < 0:
         raise EvalkitError(f"--limit is the number of pairs listed, 0 or more; got {args.limit}")
-    if args.other and Path(args.other).resolve() == Path(args.data).resolve():
+    other = args.other
+    if other and Path(other).resolve() == Path(args.data).resolve():
         print(
-            f"evalkit: note: {args.other} is {args.data}; listing the duplicates within it",
+            f"evalkit: note: {other} is {args.data}; listing the duplicates within it",
             file=sys.stderr,
         )
-        args.other = None  # not every file paired with itself
+        other = None  # not every file paired with itself
     root_a, files_a = image_files(args.data)
-    root_b, files_b = image_files(args.other) if args.other else (None, None)
+    root_b, files_b = image_files(other) if other else (None, None)
     hashes_a = dupes.hash_images(files_a)
     hashes_b = dupes.hash_images(files_b) if files_b is not None else None
     pairs = dupes.find_duplicates(hashes_a, hashes_b, max_distance=distance)
@@ -631,7 +632,7 @@ def cmd_dupes(args: argparse.Namespace) -> int:
             )
         )
     else:
-        names = {"name_a": str(args.data), "name_b": str(args.other)}
+        names = {"name_a": str(args.data), "name_b": str(other)}
         lines = dupes.summary_lines(
             pairs, hashes_a, hashes_b, args.limit, root_a=root_a, root_b=root_b, **names
         )

@@ -168,8 +168,8 @@ def prefetch(
     fn: Callable[[int, T], R],
     items: Iterable[T],
     depth: int,
-    size: Callable[[T], int] = lambda _: 1,
-    least: int = 1,
+    size: Callable[[T], int],
+    least: int,
 ) -> Iterator[R]:
     """Results of ``fn`` over ``items`` in order, keeping items whose ``size`` adds up to
     ``depth``, and at least ``least`` items, in flight (the one awaited included)."""

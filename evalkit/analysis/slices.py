@@ -91,10 +91,7 @@ def grouping_of(frame: pd.DataFrame, name: str, bins: int) -> Grouping:
         return found
     if meta_column(name) not in frame.columns:
         raise EvalkitError(_unknown_column(name, frame).replace("--slice-by ", "slice:", 1))
-    try:
-        return column_grouping(name, frame[meta_column(name)], bins)
-    except EvalkitError as error:  # say the option the user gave: the gate's, not --slice-by
-        raise EvalkitError(str(error).replace("--slice-by ", "slice:", 1)) from None
+    return column_grouping(name, frame[meta_column(name)], bins, option=f"slice:{name}")
 
 
 def check_slice_columns(slice_by: Sequence[str], columns: Sequence[str]) -> None:
@@ -149,9 +146,10 @@ def _number(value: float) -> str:
     return f"{value:.3g}"
 
 
-def column_grouping(name: str, column: pd.Series, bins: int) -> Grouping:
+def column_grouping(name: str, column: pd.Series, bins: int, option: str | None = None) -> Grouping:
     """One slice per value of a manifest column (empty cells: no value); a numeric column with
-    many values is cut into quantile bins."""
+    many values is cut into quantile bins. ``option``: how errors name what the user gave
+    (default ``--slice-by NAME``)."""
     text = column.astype(str).str.strip()
     present = text != ""
     distinct = sorted(set(text[present]))
@@ -162,7 +160,8 @@ def column_grouping(name: str, column: pd.Series, bins: int) -> Grouping:
             if binned is not None:
                 return binned
         raise EvalkitError(
-            f"--slice-by {name}: the column has {len(distinct)} distinct values; slices need "
+            f"{option or f'--slice-by {name}'}: the column has {len(distinct)} distinct "
+            "values; slices need "
             f"a column of categories (at most {MAX_VALUES}) or of numbers"
         )
     index = {value: i for i, value in enumerate(distinct)}
