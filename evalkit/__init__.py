@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from evalkit.scoring import rescore
     from evalkit.tracking import log_mlflow
 
-__version__ = "0.6.7"
+__version__ = "0.6.8"
 
 _LAZY = {
     "evaluate": "evalkit.api",

@@ -422,6 +422,39 @@ def test_jpeg_roundtrip_is_the_reference_save() -> None:
     assert not np.array_equal(jpeg_roundtrip(IMAGE, quality=50), jpeg_roundtrip(IMAGE))
 
 
+def test_jpeg_quantization_reciprocal_rounds_to_nearest() -> None:
+    # libjpeg-turbo divides by a reciprocal; for every DCT magnitude a 16-bit value can have
+    # and every divisor (table value times 8) it is the division rounded half up
+    values = np.arange(1 << 15, dtype=np.int64)
+    for divisor in range(8, 8 * 256, 8):
+        reciprocal, correction, shift = corruptions._reciprocal(divisor)
+        quotient = ((values + correction) * reciprocal) >> shift
+        np.testing.assert_array_equal(quotient, (values + divisor // 2) // divisor)
+
+
+@pytest.mark.parametrize("quality", [85, 100, 50, 25, 7, 1])
+def test_compiled_jpeg_steps_are_pillows_round_trip(quality: int) -> None:
+    # sides that are multiples of 16 (the 224 crop) take the compiled lossy steps without the
+    # entropy coding: the pixels must be Pillow's save and load, bit for bit, on smooth, noisy,
+    # flat, saturated and corrupted images (the noise reaches every colour, the range limits
+    # and large coefficients)
+    rng = np.random.default_rng(quality)
+    colours = np.array([[255, 0, 0], [0, 255, 0], [0, 0, 255], [255, 255, 0], [0, 0, 0]])
+    images = [
+        IMAGE,
+        rng.integers(0, 256, (224, 224, 3), dtype=np.uint8),
+        rng.integers(0, 2, (64, 48, 3), dtype=np.uint8) * np.uint8(255),
+        colours[rng.integers(0, 5, (32, 96))].astype(np.uint8),
+        flat(0, 16),
+        flat(255, 32),
+        corrupt(IMAGE, "gaussian_noise", 5, seed=1),
+        corrupt(IMAGE, "snow", 3, seed=2),
+    ]
+    for image in images:
+        expected = np.asarray(Image.open(io.BytesIO(jpeg(image, quality))).convert("RGB"))
+        np.testing.assert_array_equal(jpeg_roundtrip(image, quality), expected)
+
+
 # ---------------------------------------------------------------- fast paths against oracles
 # The corruptions use faster equivalents of the operations the reference calls; each is checked
 # here against the straightforward computation (SciPy's own functions, the reference's loop).
@@ -475,6 +508,8 @@ def test_glass_gaussian_is_scipys_gaussian_filter(sigma: float, shape: tuple[int
     )
     expected = (np.clip(blurred, 0, 255) + np.float32(1e-3)).astype(np.uint8)
     np.testing.assert_array_equal(_planes_gaussian(planes, sigma), expected)
+    as_image = _planes_gaussian(planes, sigma, image=True)  # glass blur's last pass
+    np.testing.assert_array_equal(as_image, np.moveaxis(expected, 0, 2))
 
 
 @pytest.mark.parametrize("shape", [(224, 224, 3), (30, 7, 3), (9, 12)])
@@ -496,10 +531,72 @@ def test_motion_taps_are_the_shifted_sum(shape: tuple[int, ...]) -> None:
 
 
 @pytest.mark.parametrize("sigma", [0.01 * 244, 0.08 * 244, 0.7 * 244])  # elastic's smoothings
-def test_displacement_smoothing_is_scipys_gaussian_filter(sigma: float) -> None:
-    field = np.random.default_rng(2).uniform(-1, 1, (224, 160))
+@pytest.mark.parametrize("shape", [(224, 160), (9, 4), (1, 6)])
+def test_displacement_smoothing_is_scipys_gaussian_filter(
+    sigma: float, shape: tuple[int, int]
+) -> None:
+    field = np.random.default_rng(2).uniform(-1, 1, shape)
     expected = ndimage.gaussian_filter(field, sigma, mode="reflect", truncate=3.0)
-    np.testing.assert_allclose(_smooth_reflect(field, sigma), expected, rtol=0, atol=1e-12)
+    smooth = _smooth_reflect(field, sigma)
+    if int(3.0 * sigma + 0.5) <= 12:  # the compiled filter: SciPy's arithmetic, bit for bit
+        np.testing.assert_array_equal(smooth, expected)
+    else:  # matrix products: another order of the same sums
+        np.testing.assert_allclose(smooth, expected, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("shape", [(224, 224), (13, 7), (1, 5)])
+def test_affine_sampling_is_sampling_at_the_broadcast_coordinates(shape: tuple[int, int]) -> None:
+    # elastic's affine warp computes each pixel's source inside the compiled loop; the same
+    # bits as NumPy's broadcast of the map followed by the bilinear sampling
+    rng = np.random.default_rng(4)
+    planes = rng.random((3, *shape)).astype(np.float32)
+    inverse = np.array([[0.98, 0.07, -1.3], [-0.05, 1.02, 2.6]])
+    h, w = shape
+    xs, ys = np.arange(w, dtype=np.float64)[None, :], np.arange(h, dtype=np.float64)[:, None]
+    cols = inverse[0, 0] * xs + (inverse[0, 1] * ys + inverse[0, 2])
+    rows = inverse[1, 0] * xs + (inverse[1, 1] * ys + inverse[1, 2])
+    out = np.empty_like(planes)
+    corruptions._compiled().affine_bilinear(planes, inverse, False, out)
+    np.testing.assert_array_equal(out, _sample(planes, rows, cols, mode="mirror"))
+
+
+def test_unit_planes_and_back_are_the_numpy_expressions() -> None:
+    # x / 255. in float64 rounded to float32, and _to_uint8 of the planes moved to the last axis
+    image = np.random.default_rng(8).integers(0, 256, (37, 23, 3), dtype=np.uint8)
+    image[0, 0] = [0, 128, 255]
+    planes = corruptions._unit_planes(image)
+    expected = (np.moveaxis(image, 2, 0) / 255.0).astype(np.float32)
+    assert planes.dtype == np.float32
+    np.testing.assert_array_equal(planes, expected)
+    for dtype in (np.float32, np.float64):
+        values = (planes * 1.3 - 0.15).astype(dtype)  # some below 0 and above 1
+        back = corruptions._unit_image(values)
+        np.testing.assert_array_equal(back, corruptions._to_uint8(np.moveaxis(values, 0, 2)))
+    np.testing.assert_array_equal(corruptions._unit_image(planes), image)
+
+
+def test_snow_blend_is_the_numpy_expression() -> None:
+    # snow's last step as NumPy computes it, in float32, against the compiled loop
+    rng = np.random.default_rng(10)
+    image = rng.integers(0, 256, (31, 17, 3), dtype=np.uint8)
+    layer = rng.integers(0, 256, (31, 17), dtype=np.uint8)
+    weight = 0.65
+    planes = (np.moveaxis(image, 2, 0) / 255.0).astype(np.float32)
+    r, g, b = planes
+    lifted = r * np.float32(0.299 * 1.5)
+    lifted += g * np.float32(0.587 * 1.5)
+    lifted += b * np.float32(0.114 * 1.5)
+    lifted += np.float32(0.5)
+    snowy = np.maximum(planes, lifted) * np.float32(1.0 - weight)
+    planes *= np.float32(weight)
+    planes += snowy
+    planes *= np.float32(255.0)
+    planes += layer.astype(np.float32) + np.rot90(layer, k=2).astype(np.float32)
+    expected = (np.clip(np.moveaxis(planes, 0, 2), 0, 255) + np.float32(1e-3)).astype(np.uint8)
+    out = np.empty_like(image)
+    weights = (np.float32(weight), np.float32(1.0 - weight))
+    corruptions._compiled().snow_blend(image, corruptions._UNIT_LEVELS, layer, weights, out)
+    np.testing.assert_array_equal(out, expected)
 
 
 @pytest.mark.parametrize(("delta", "iterations"), [(1, 2), (2, 1), (4, 2)])
