@@ -47,7 +47,10 @@ def prepare_dataset(data: str | Path | Dataset, options: EvalOptions | None = No
         if isinstance(data, Dataset)
         else load_dataset(data, options.format, ground_truth=options.labels_file)
     )
-    check_slice_columns(options.slice_by, dataset.columns)  # before evaluating
+    filled = {
+        key for sample in dataset.samples for key, value in sample.attributes if value.strip()
+    }
+    check_slice_columns(options.slice_by, dataset.columns, filled)  # before evaluating
     return subset(
         dataset,
         limit=options.limit,

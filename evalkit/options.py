@@ -377,6 +377,11 @@ def slice_columns(value: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
     """``--slice-by`` values (repeated, or comma-separated) as a tuple of column names."""
     parts = [value] if isinstance(value, str) else list(value)
     names = [name.strip() for part in parts for name in str(part).split(",")]
+    if parts and not any(names):  # --slice-by "" (an unset shell variable, say)
+        raise EvalkitError(
+            f"--slice-by: no column name in {', '.join(map(repr, parts))}; give a CSV manifest "
+            "column (docs/slices.md)"
+        )
     return tuple(dict.fromkeys(name for name in names if name))
 
 

@@ -15,7 +15,7 @@ without its model (``evalkit rescore``).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -94,12 +94,21 @@ def grouping_of(frame: pd.DataFrame, name: str, bins: int) -> Grouping:
     return column_grouping(name, frame[meta_column(name)], bins, option=f"slice:{name}")
 
 
-def check_slice_columns(slice_by: Sequence[str], columns: Sequence[str]) -> None:
-    """Refuse a ``--slice-by`` column that is neither a manifest column nor an image property
-    (before a run is evaluated, not after)."""
+def check_slice_columns(
+    slice_by: Sequence[str], columns: Sequence[str], filled: Container[str] | None = None
+) -> None:
+    """Refuse a ``--slice-by`` column that is neither a manifest column nor an image property,
+    or (``filled``: the columns with a value in some row) is empty in every row (before a run
+    is evaluated, not after)."""
     for name in slice_by:
         if name not in columns and name not in PROPERTIES:
             raise EvalkitError(_unknown_message(name, list(columns)))
+        if filled is not None and name in columns and name not in filled:
+            raise EvalkitError(_empty_message(f"--slice-by {name}"))
+
+
+def _empty_message(option: str) -> str:
+    return f"{option}: the column is empty in every row; fill it in the manifest or leave it out"
 
 
 def _unknown_column(name: str, frame: pd.DataFrame) -> str:
@@ -153,6 +162,8 @@ def column_grouping(name: str, column: pd.Series, bins: int, option: str | None 
     text = column.astype(str).str.strip()
     present = text != ""
     distinct = sorted(set(text[present]))
+    if not distinct:
+        raise EvalkitError(_empty_message(option or f"--slice-by {name}"))
     if len(distinct) > MAX_VALUES:
         numbers = pd.to_numeric(text.where(present), errors="coerce").to_numpy(np.float64)
         if np.isfinite(numbers).sum() == present.sum():

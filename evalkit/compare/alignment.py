@@ -31,11 +31,22 @@ def check_comparable(baseline: RunResult, current: RunResult) -> None:
     """Same data and the same preprocessing (where it was read from may differ)."""
     check_same_data(baseline, current)
     before = _canonical(baseline.model.preprocessing.comparable())
-    if before != _canonical(current.model.preprocessing.comparable()):
+    after = _canonical(current.model.preprocessing.comparable())
+    if before != after:
         raise EvalkitError(
-            f"{current.id}: the runs used different preprocessing; a comparison would mix a "
-            "model change with a preprocessing change — re-create the baseline"
+            f"{current.id}: the runs used different preprocessing ({_differences(before, after)}); "
+            "a comparison would mix a model change with a preprocessing change — re-create "
+            "the baseline"
         )
+
+
+def _differences(before: dict[str, Any], after: dict[str, Any]) -> str:
+    """The steps that differ, as ``name: before -> after`` (the first four)."""
+    keys = [key for key in {**before, **after} if before.get(key) != after.get(key)]
+    shown = [
+        f"{key}: {json.dumps(before.get(key))} -> {json.dumps(after.get(key))}" for key in keys[:4]
+    ]
+    return "; ".join(shown) + (f"; and {len(keys) - 4} more" if len(keys) > 4 else "")
 
 
 def aligned_predictions(

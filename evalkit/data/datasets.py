@@ -147,6 +147,14 @@ def read_imagenet_v2(root: Path) -> Dataset:
 def read_csv_manifest(path: Path) -> Dataset:
     """A CSV with columns ``path,label``; paths are relative to the CSV's folder. Other columns
     (``camera``, ``site``, …) are kept with each sample, for ``--slice-by``."""
+    kind = {".json": "a JSON file", **dict.fromkeys(IMAGE_EXTENSIONS, "an image")}.get(
+        path.suffix.lower()
+    )
+    if kind:  # a results file or one image given where the data goes
+        raise EvalkitError(
+            f"{path} is {kind}, not a CSV manifest; give a folder of images or a CSV with "
+            "columns path,label"
+        )
     try:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:

@@ -93,6 +93,23 @@ def test_unknown_slice_column_is_one_line(
     )  # fmt: skip
     assert done.returncode == 2 and done.stderr.startswith("evalkit: error: --slice-by camera")
     assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    # a column empty in every row, and an empty name (an unset shell variable), before the run
+    files = sorted(data.glob("*/*.png"))[:20]
+    empty = tmp_path / "empty.csv"
+    pd.DataFrame({"path": files, "label": [f.parent.name for f in files], "camera": ""}).to_csv(
+        empty, index=False
+    )
+    for source, column, message in (
+        (empty, "camera", "--slice-by camera: the column is empty in every row"),
+        (data, "", "--slice-by: no column name in ''"),
+    ):
+        done = run_cli(
+            "run", "--model", models["torch"], "--data", source, "--slice-by", column,
+            "--out", tmp_path / "r",
+        )  # fmt: skip
+        assert done.returncode == 2 and done.stderr.startswith(f"evalkit: error: {message}")
+        assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "r").exists()
 
 
 def test_labels_shifted_by_one_are_flagged(
@@ -158,3 +175,10 @@ def test_dupes_between_two_sets(demo: tuple[dict[str, str], Path], tmp_path: Pat
     assert refused.stderr.strip().splitlines() == [
         "evalkit: error: --limit is the number of pairs listed, 0 or more; got -2"
     ]
+    (tmp_path / "results.json").write_text("{}")  # a results file where a data set goes
+    for wrong, kind in ((tmp_path / "results.json", "a JSON file"), (test_files[0], "an image")):
+        refused = run_cli("dupes", wrong)
+        assert refused.returncode == 2 and refused.stderr.strip().splitlines() == [
+            f"evalkit: error: {wrong} is {kind}, not a CSV manifest; give a folder of images "
+            "or a CSV with columns path,label"
+        ]

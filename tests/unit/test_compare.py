@@ -139,6 +139,9 @@ def test_preprocessing_source_path_does_not_block_a_comparison() -> None:
     current.model.preprocessing.source = "/b/x"
     current.model.preprocessing.mean = (0.485, 0.456, 0.406)  # type: ignore[assignment]
     assert not compare_runs(baseline, current).regression
+    crop = baseline.model.preprocessing.crop
     current.model.preprocessing.crop = 9
-    with pytest.raises(EvalkitError, match="different preprocessing"):
+    current.model.preprocessing.exif_transpose = True
+    with pytest.raises(EvalkitError, match="different preprocessing") as refused:
         compare_runs(baseline, current)
+    assert f"(crop: {crop} -> 9; exif_transpose: null -> true)" in str(refused.value)

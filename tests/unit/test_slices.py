@@ -16,6 +16,7 @@ from scipy.stats import false_discovery_control, fisher_exact
 from evalkit.analysis.guards import exif_rotation, label_shift, published_accuracy
 from evalkit.analysis.segments import lower_tail_p, weak_segments
 from evalkit.analysis.slices import (
+    check_slice_columns,
     column_grouping,
     grouping_of,
     groupings,
@@ -27,7 +28,7 @@ from evalkit.data.decode import decode_measured
 from evalkit.data.properties import PROPERTIES, ImageProperties, laplacian_variance
 from evalkit.errors import EvalkitError
 from evalkit.metrics import wilson_interval
-from evalkit.options import gate_metrics
+from evalkit.options import gate_metrics, slice_columns
 from evalkit.results import prediction_hits
 from evalkit.scoring import rescored, slice_results
 from helpers import fake_run, hits_table
@@ -116,6 +117,17 @@ def test_manifest_columns_values_numbers_and_errors() -> None:
         grouping_of(frame, "id", 4)  # a gate's column is named as the gate names it
     with pytest.raises(EvalkitError, match="did you mean camera"):
         groupings(frame, ("camra",), 4)
+    frame[meta_column("site")] = [" "] * 300  # in every row, nothing to slice by
+    with pytest.raises(EvalkitError, match=r"^--slice-by site: the column is empty in every row"):
+        groupings(frame, ("site",), 4)
+    with pytest.raises(EvalkitError, match=r"^slice:site: the column is empty in every row"):
+        grouping_of(frame, "site", 4)
+    check_slice_columns(("camera", "sharpness"), ["camera", "site"], {"camera"})
+    with pytest.raises(EvalkitError, match=r"^--slice-by site: the column is empty"):
+        check_slice_columns(("site",), ["camera", "site"], {"camera"})
+    assert slice_columns(["camera,", " site"]) == ("camera", "site") and slice_columns(()) == ()
+    with pytest.raises(EvalkitError, match="no column name"):
+        slice_columns(",")
 
 
 def test_slice_table_counts_and_wilson_intervals() -> None:
