@@ -47,10 +47,7 @@ def prepare_dataset(data: str | Path | Dataset, options: EvalOptions | None = No
         if isinstance(data, Dataset)
         else load_dataset(data, options.format, ground_truth=options.labels_file)
     )
-    filled = {
-        key for sample in dataset.samples for key, value in sample.attributes if value.strip()
-    }
-    check_slice_columns(options.slice_by, dataset.columns, filled)  # before evaluating
+    check_slice_columns(options.slice_by, dataset.columns, dataset.filled_columns)  # up front
     return subset(
         dataset,
         limit=options.limit,

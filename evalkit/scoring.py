@@ -166,12 +166,8 @@ def rescored(
     (no model is loaded); the columns of ``slice_by`` are added to the recorded ones, and the
     bins and minimum size given replace the recorded ones."""
     recorded = EvalOptions.from_record(run.options or {})
-    columns = None if slice_by is None else list(dict.fromkeys((*recorded.slice_by, *slice_by)))
-    changes = {
-        "slice_by": columns,
-        "slice_bins": bins,
-        "min_slice_size": min_size,
-    }
+    columns = None if slice_by is None else [*recorded.slice_by, *slice_by]  # options dedupe
+    changes = {"slice_by": columns, "slice_bins": bins, "min_slice_size": min_size}
     options = recorded.replace(**{k: v for k, v in changes.items() if v is not None})
     copy = run.model_copy(deep=True)
     copy.predictions = run.predictions

@@ -15,7 +15,7 @@ without its model (``evalkit rescore``).
 
 from __future__ import annotations
 
-from collections.abc import Container, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -73,7 +73,7 @@ def groupings(frame: pd.DataFrame, slice_by: Sequence[str], bins: int) -> list[G
             continue  # always sliced when measured
         column = meta_column(name)
         if column not in frame.columns:
-            raise EvalkitError(_unknown_column(name, frame))
+            raise EvalkitError(_unknown_message(name, manifest_columns(frame)))
         found.append(column_grouping(name, frame[column], bins))
     return found
 
@@ -90,20 +90,19 @@ def grouping_of(frame: pd.DataFrame, name: str, bins: int) -> Grouping:
             )
         return found
     if meta_column(name) not in frame.columns:
-        raise EvalkitError(_unknown_column(name, frame).replace("--slice-by ", "slice:", 1))
+        raise EvalkitError(_unknown_message(name, manifest_columns(frame), f"slice:{name}"))
     return column_grouping(name, frame[meta_column(name)], bins, option=f"slice:{name}")
 
 
 def check_slice_columns(
-    slice_by: Sequence[str], columns: Sequence[str], filled: Container[str] | None = None
+    slice_by: Sequence[str], columns: Sequence[str], filled: Collection[str]
 ) -> None:
     """Refuse a ``--slice-by`` column that is neither a manifest column nor an image property,
-    or (``filled``: the columns with a value in some row) is empty in every row (before a run
-    is evaluated, not after)."""
+    or is empty in every row (not in ``filled``): before a run is evaluated, not after."""
     for name in slice_by:
         if name not in columns and name not in PROPERTIES:
             raise EvalkitError(_unknown_message(name, list(columns)))
-        if filled is not None and name in columns and name not in filled:
+        if name in columns and name not in filled:
             raise EvalkitError(_empty_message(f"--slice-by {name}"))
 
 
@@ -111,16 +110,12 @@ def _empty_message(option: str) -> str:
     return f"{option}: the column is empty in every row; fill it in the manifest or leave it out"
 
 
-def _unknown_column(name: str, frame: pd.DataFrame) -> str:
-    return _unknown_message(name, manifest_columns(frame))
-
-
-def _unknown_message(name: str, known: list[str]) -> str:
+def _unknown_message(name: str, known: list[str], option: str | None = None) -> str:
     hint = did_you_mean(name, [*known, *PROPERTIES])
     columns = ", ".join(known) if known else "none (slicing by a column needs a CSV manifest)"
     return (
-        f"--slice-by {name}: no such column; manifest columns: {columns}; image properties: "
-        f"{', '.join(PROPERTIES)}{'; ' + hint if hint else ''}"
+        f"{option or f'--slice-by {name}'}: no such column; manifest columns: {columns}; "
+        f"image properties: {', '.join(PROPERTIES)}{'; ' + hint if hint else ''}"
     )
 
 
@@ -159,11 +154,12 @@ def column_grouping(name: str, column: pd.Series, bins: int, option: str | None 
     """One slice per value of a manifest column (empty cells: no value); a numeric column with
     many values is cut into quantile bins. ``option``: how errors name what the user gave
     (default ``--slice-by NAME``)."""
+    option = option or f"--slice-by {name}"
     text = column.astype(str).str.strip()
     present = text != ""
     distinct = sorted(set(text[present]))
     if not distinct:
-        raise EvalkitError(_empty_message(option or f"--slice-by {name}"))
+        raise EvalkitError(_empty_message(option))
     if len(distinct) > MAX_VALUES:
         numbers = pd.to_numeric(text.where(present), errors="coerce").to_numpy(np.float64)
         if np.isfinite(numbers).sum() == present.sum():
@@ -171,9 +167,8 @@ def column_grouping(name: str, column: pd.Series, bins: int, option: str | None 
             if binned is not None:
                 return binned
         raise EvalkitError(
-            f"{option or f'--slice-by {name}'}: the column has {len(distinct)} distinct "
-            "values; slices need "
-            f"a column of categories (at most {MAX_VALUES}) or of numbers"
+            f"{option}: the column has {len(distinct)} distinct values; slices need a column "
+            f"of categories (at most {MAX_VALUES}) or of numbers"
         )
     index = {value: i for i, value in enumerate(distinct)}
     codes = np.array([index.get(v, MISSING) for v in text.where(present, "")])

@@ -261,19 +261,17 @@ def level_planes(image: np.ndarray, levels: np.ndarray, out: np.ndarray) -> None
 
 
 @_jit
-def planes_to_image(
-    planes: np.ndarray, top: float, scale: float, eps: float, out: np.ndarray
-) -> None:
-    """CxHxW float ``planes`` to an HxWxC uint8 image ``out`` as ``clip(v, 0, top) * scale +
-    eps`` truncated, each step in the planes' dtype (``top``, ``scale`` and ``eps`` in it too):
-    :func:`~evalkit.data.corruptions._to_uint8` (top 1, scale 255) and ``_floor_uint8`` (top
-    255, scale 1, an exact product) of the planes moved to the last axis."""
+def planes_to_image(planes: np.ndarray, eps: float, out: np.ndarray) -> None:
+    """CxHxW float ``planes`` on [0, 1] to an HxWxC uint8 image ``out`` as
+    :func:`~evalkit.data.corruptions._to_uint8` of the planes moved to the last axis:
+    ``clip(v, 0, 1) * 255 + eps`` truncated, each step in the planes' dtype (``eps`` too)."""
     channels, h, w = planes.shape
-    zero = planes.dtype.type(0.0)
+    kind = planes.dtype.type
+    zero, one, scale = kind(0.0), kind(1.0), kind(255.0)
     for y in range(h):
         for x in range(w):
             for c in range(channels):
-                value = min(max(planes[c, y, x], zero), top) * scale
+                value = min(max(planes[c, y, x], zero), one) * scale
                 out[y, x, c] = np.uint8(value + eps)
 
 

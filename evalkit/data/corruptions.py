@@ -300,8 +300,7 @@ def _unit_image(planes: np.ndarray) -> np.ndarray:
     moved to the last axis (in one pass, without temporaries)."""
     out = np.empty((*planes.shape[1:], planes.shape[0]), dtype=np.uint8)
     kind = planes.dtype.type
-    eps = _EPS32 if kind is np.float32 else _EPS
-    _compiled().planes_to_image(planes, kind(1.0), kind(255.0), kind(eps), out)
+    _compiled().planes_to_image(planes, kind(_EPS32 if kind is np.float32 else _EPS), out)
     return out
 
 

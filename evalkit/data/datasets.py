@@ -67,6 +67,11 @@ class Dataset:
         """A CSV manifest's columns besides ``path`` and ``label`` (every sample has them)."""
         return [name for name, _ in self.samples[0].attributes] if self.samples else []
 
+    @property
+    def filled_columns(self) -> set[str]:
+        """The manifest columns with a value (not blank) in at least one row."""
+        return {name for s in self.samples for name, value in s.attributes if value.strip()}
+
     def relative(self, sample: Sample) -> str:
         base = self.root if self.root.is_dir() else self.root.parent
         return os.path.relpath(sample.path, base)
